@@ -1,0 +1,326 @@
+"""The on-disk format: one JSON object per line, append-only, in ``<collection>.jsonl``.
+
+This module is the only place that knows how a line is parsed, validated, serialised,
+appended and rewritten, and which line of an id is its current version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ValidationError
+
+MAX_ID_BYTES = 256
+COLLECTION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FIELD_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+SUFFIX = ".jsonl"
+
+# Lines git writes around a conflict. "=======" alone is also a separator; a JSON object
+# line can never start with any of these.
+_MARKER_PREFIXES = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
+
+
+def validate_collection(name: str) -> str:
+    if not isinstance(name, str) or not COLLECTION_RE.fullmatch(name):
+        raise ValidationError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '_' or '-'"
+        )
+    return name
+
+
+def validate_field(name: str) -> str:
+    if not isinstance(name, str) or not FIELD_RE.fullmatch(name):
+        raise ValidationError(
+            f"invalid field name {name!r}: use 1-64 letters, digits or '_'"
+        )
+    return name
+
+
+def validate_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"record id must be a string, got {type(value).__name__}: {value!r}"
+        )
+    if not value.strip():
+        raise ValidationError("record id is blank: give the record a non-empty \"id\"")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise ValidationError(
+            f"record id is {len(value.encode('utf-8', 'surrogatepass'))} bytes long; "
+            f"the limit is {MAX_ID_BYTES}"
+        )
+    return value
+
+
+def validate_record(record: object) -> dict[str, Any]:
+    """Check a record that is about to be written; return it as a dict."""
+    if not isinstance(record, dict):
+        raise ValidationError(
+            f"a record must be a JSON object, got {_json_type(record)}"
+        )
+    if "id" not in record:
+        raise ValidationError("record has no \"id\" field: every record needs one")
+    validate_id(record["id"])
+    for key in record:
+        if not isinstance(key, str):
+            raise ValidationError(f"field names must be strings, got {key!r}")
+    return record
+
+
+def _json_type(value: object) -> str:
+    return {
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def version_of(record: dict[str, Any]) -> int:
+    """The timestamp that orders versions of one id: updated_at, else created_at, else 0.
+
+    Immutable records written by the Rust crate (signals) carry only created_at.
+    """
+    for key in ("updated_at", "created_at"):
+        value = record.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value == value:  # not NaN
+            return int(value)
+    return 0
+
+
+def is_tombstone(record: dict[str, Any]) -> bool:
+    return record.get("deleted") is True
+
+
+def tombstone(record_id: str, updated_at: int) -> dict[str, Any]:
+    return {"id": record_id, "deleted": True, "updated_at": updated_at}
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One line, without the newline. Keys keep their order; output is compact."""
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        # orjson refuses ints wider than 64 bits and non-str keys; the stdlib does not.
+        try:
+            return json.dumps(
+                record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"record is not JSON-serialisable: {exc}") from None
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON; raise ValueError with a short reason."""
+    return orjson.loads(data)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not a valid record. ``line`` is 1-based."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    line: int
+    record: dict[str, Any]
+    raw: bytes
+
+
+def conflict_marker_line(data: bytes) -> int | None:
+    """1-based number of the first line that is a git conflict marker, or None."""
+    if b"<<<<<<<" not in data and b">>>>>>>" not in data and b"\n=======" not in data:
+        return None
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.startswith(_MARKER_PREFIXES):
+            return number
+    return None
+
+
+def parse_line(raw: bytes) -> dict[str, Any] | str:
+    """The record on one line, or the reason it is not one."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not valid UTF-8"
+        return f"not valid JSON ({str(exc).split(':')[0]})"
+    if not isinstance(value, dict):
+        return f"not a JSON object (found {_json_type(value)})"
+    record_id = value.get("id")
+    if not isinstance(record_id, str) or not record_id.strip():
+        return "record has no non-blank string \"id\""
+    if len(record_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"record id is longer than {MAX_ID_BYTES} bytes"
+    return value
+
+
+def iter_lines(
+    data: bytes, first_line: int = 1
+) -> Iterator[ParsedLine | BadLine]:
+    """Parse complete lines of ``data``; blank lines are skipped silently.
+
+    ``data`` must end at a line boundary (or at the end of the file); ``first_line`` is the
+    1-based number of its first line in the file.
+    """
+    number = first_line - 1
+    for raw in data.split(b"\n"):
+        number += 1
+        if not raw.strip():
+            continue
+        parsed = parse_line(raw)
+        if isinstance(parsed, str):
+            yield BadLine(number, parsed)
+        else:
+            yield ParsedLine(number, parsed, raw)
+
+
+def current_versions(
+    lines: Iterable[ParsedLine | BadLine],
+) -> tuple[dict[str, tuple[int, ParsedLine]], list[BadLine]]:
+    """Reduce lines to the current version of each id: greatest version, later line on a tie.
+
+    Memory grows with the number of ids, not of lines. Dict order is first appearance.
+    """
+    winners: dict[str, tuple[int, ParsedLine]] = {}
+    bad: list[BadLine] = []
+    for item in lines:
+        if isinstance(item, BadLine):
+            bad.append(item)
+            continue
+        version = version_of(item.record)
+        previous = winners.get(item.record["id"])
+        if previous is None or version >= previous[0]:
+            winners[item.record["id"]] = (version, item)
+    return winners, bad
+
+
+@dataclass(slots=True)
+class Winner:
+    """The current version of one id within some lines."""
+
+    version: int
+    line: int
+    raw: bytes
+    deleted: bool
+
+
+def reduce_lines(
+    data: bytes, first_line: int = 1
+) -> tuple[dict[str, Winner], list[BadLine]]:
+    """The current version of each id in ``data``: greatest version, later line on a tie.
+
+    The hot loop of every rebuild and catch-up, so it parses each line once and keeps only
+    the winning raw bytes: memory grows with the number of ids, not of lines. Dict order
+    is first appearance. Blank lines are skipped; bad lines are returned, never dropped.
+    """
+    winners: dict[str, Winner] = {}
+    bad: list[BadLine] = []
+    orjson_loads = orjson.loads
+    number = first_line - 1
+    for raw in data.split(b"\n"):
+        number += 1
+        try:
+            record = orjson_loads(raw)
+            record_id = record["id"]
+            ok = type(record_id) is str and 0 < len(record_id) <= MAX_ID_BYTES and (
+                not record_id.isspace()
+            )
+        except Exception:  # not JSON, not an object, no id: sorted out below
+            ok = False
+        if not ok:
+            if raw.strip():
+                reason = parse_line(raw)
+                bad.append(BadLine(number, reason if isinstance(reason, str) else "bad id"))
+            continue
+        if len(record_id) * 4 > MAX_ID_BYTES and len(record_id.encode()) > MAX_ID_BYTES:
+            bad.append(BadLine(number, f"record id is longer than {MAX_ID_BYTES} bytes"))
+            continue
+        updated = record.get("updated_at")
+        if type(updated) is not int:
+            updated = version_of(record)
+        previous = winners.get(record_id)
+        if previous is None:
+            winners[record_id] = Winner(updated, number, raw, record.get("deleted") is True)
+        elif updated >= previous.version:
+            previous.version = updated
+            previous.line = number
+            previous.raw = raw
+            previous.deleted = record.get("deleted") is True
+    return winners, bad
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def append_lines(path: str, lines: list[bytes]) -> tuple[int, bytes]:
+    """Append whole lines durably; return (offset where they start, bytes written).
+
+    The file is opened for this write only, with O_APPEND: git checkout replaces files,
+    and a handle kept open would write into the deleted inode. If the file does not end in
+    a newline (a torn line left by a crash), a newline goes first so the fragment stays on
+    its own line instead of gluing onto this record.
+    """
+    payload = b"\n".join(lines) + b"\n"
+    # O_RDWR rather than O_WRONLY so the last byte can be read with pread; O_APPEND still
+    # puts every write at the end, whatever the offset.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            payload = b"\n" + payload
+        view = memoryview(payload)
+        written = 0
+        while written < len(payload):
+            written += os.write(fd, view[written:])
+        os.fsync(fd)
+        return size, payload
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(folder)

@@ -1,0 +1,133 @@
+"""Typed records and query filters.
+
+A typed record is a dataclass that subclasses :class:`Record` and names its collection and
+the fields worth an index::
+
+    @dataclass
+    class Task(Record):
+        collection_name: ClassVar[str] = "tasks"
+        indexed_fields: ClassVar[tuple[str, ...]] = ("status",)
+        title: str = ""
+        status: str = "open"
+
+Fields a record carries on disk that its class does not declare (written by a newer
+release, another tool, or the Rust crate) are kept in ``extra_fields`` and written back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from .errors import ValidationError
+from .jsonl import validate_collection, validate_field
+
+R = TypeVar("R", bound="Record")
+
+_BASE_FIELDS = ("id", "created_at", "updated_at")
+
+
+@dataclass(kw_only=True)
+class Record:
+    """Base of typed records: an id and two timestamps in integer epoch milliseconds."""
+
+    collection_name: ClassVar[str]
+    indexed_fields: ClassVar[tuple[str, ...]] = ()
+    # Prefix of ids the store generates when a record is created with id "".
+    id_prefix: ClassVar[str] = ""
+
+    id: str = ""
+    created_at: int = 0
+    updated_at: int = 0
+    extra_fields: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("collection_name")
+        if name is not None:
+            validate_collection(name)
+        for indexed in cls.__dict__.get("indexed_fields", ()):
+            validate_field(indexed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as it is written: declared fields first, then the extra ones."""
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra_fields"
+        }
+        for key, value in self.extra_fields.items():
+            data.setdefault(key, value)
+        return data
+
+    @classmethod
+    def from_dict(cls: type[R], data: dict[str, Any]) -> R:
+        known = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "extra_fields"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        try:
+            record = cls(**kwargs)
+        except TypeError as exc:
+            raise ValidationError(f"cannot read {cls.__name__} {data.get('id')!r}: {exc}") from None
+        record.extra_fields = extra
+        return record
+
+    @classmethod
+    def collection(cls) -> str:
+        try:
+            return cls.collection_name
+        except AttributeError:
+            raise ValidationError(
+                f"{cls.__name__} has no collection_name: declare "
+                "`collection_name: ClassVar[str] = \"...\"` on the class"
+            ) from None
+
+
+class Op(enum.Enum):
+    EQ = "="
+    NE = "!="
+    GT = ">"
+    GTE = ">="
+    LT = "<"
+    LTE = "<="
+    CONTAINS = "~"
+    IN = "in"
+
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``field op value``; several filters are ANDed.
+
+    CONTAINS is a case-insensitive (ASCII) substring match on text, or membership when the
+    field holds an array. IN takes a list of values. ``None`` matches null or missing.
+    """
+
+    field: str
+    op: Op
+    value: Scalar | list[Scalar] | tuple[Scalar, ...]
+
+    def __post_init__(self) -> None:
+        validate_field(self.field)
+        if not isinstance(self.op, Op):
+            raise ValidationError(f"unknown filter operator {self.op!r}")
+        if self.op is Op.IN:
+            if not isinstance(self.value, list | tuple):
+                raise ValidationError(f"IN takes a list of values, got {self.value!r}")
+            for item in self.value:
+                _check_scalar(self.field, item)
+        else:
+            _check_scalar(self.field, self.value)
+            if self.op in (Op.GT, Op.GTE, Op.LT, Op.LTE, Op.CONTAINS) and self.value is None:
+                raise ValidationError(f"{self.field}: {self.op.name} cannot compare with null")
+
+
+def _check_scalar(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise ValidationError(
+            f"{name}: filter values are strings, numbers, booleans or null, got {value!r}"
+        )

@@ -1,0 +1,814 @@
+"""The Store: typed and dict-level access to the records of one ``.taskstore`` folder.
+
+Writes take the store's file lock, append whole lines to the JSONL file (the truth) with
+one fsync, then update the SQLite cache in the same locked section. Reads check per
+collection whether the file changed since the cache last read it and catch up first, so
+every read sees what the JSONL files say now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from filelock import FileLock, Timeout
+
+from . import jsonl
+from .cache import Cache, CacheCorrupt, SyncResult
+from .errors import (
+    AlreadyExistsError,
+    ConflictMarkersError,
+    NotFoundError,
+    StorePathError,
+    StoreVersionError,
+    TaskstoreError,
+    ValidationError,
+)
+from .ids import new_id
+from .jsonl import Winner
+from .records import Filter, Record
+
+log = logging.getLogger("git_taskstore")
+
+R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+STORE_DIRNAME = ".taskstore"
+DB_NAME = "taskstore.db"
+LOCK_NAME = "taskstore.lock"
+VERSION_NAME = ".version"
+# The schema version this release writes. Version 1 is the Rust crate's layout.
+SCHEMA_VERSION = 1
+GITIGNORE_LINES = (
+    "taskstore.db",
+    "taskstore.db-wal",
+    "taskstore.db-shm",
+    "taskstore.lock",
+    "taskstore.log",
+)
+LOCK_TIMEOUT_S = 60.0
+
+# Migrations from version N to N+1, applied in order when an older store is opened.
+# Version 0 is a store folder with no .version file (hand-made, or a pre-1 crate).
+MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def display_path(path: str) -> str:
+    """A path as a user would type it: relative to the current folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith(".." + os.sep + "..") else rel
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of check(): a file, a 1-based line (0: the whole file), a message."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CollectionStatus:
+    name: str
+    records: int
+    deleted: int
+    freshness: str  # fresh, stale, new, deleted, conflict
+    bad_lines: int
+    file_bytes: int
+    lines: int
+
+
+@dataclass
+class CompactResult:
+    collection: str
+    lines_before: int
+    lines_after: int
+    bad_lines_kept: int
+
+
+@dataclass
+class ImportResult:
+    written: int = 0
+    skipped: int = 0  # the store already held that version or a newer one
+    collections: dict[str, int] = field(default_factory=dict)
+
+
+class Collection:
+    """Dict-level access to one collection, for generic tools (the CLI uses it)."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = jsonl.validate_collection(name)
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.name!r} of {self.store.path}>"
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        jsonl.validate_id(record_id)
+        return self.store._get(self.name, record_id)
+
+    def put(self, record: dict[str, Any], *, merge: bool = False) -> dict[str, Any]:
+        """Create or replace a record (or, with merge, update only the fields given)."""
+        return self.put_many([record], merge=merge)[0]
+
+    def put_many(
+        self, records: Sequence[dict[str, Any]], *, merge: bool = False
+    ) -> list[dict[str, Any]]:
+        return self.store._write(self.name, list(records), "patch" if merge else "put")
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Write a new record; AlreadyExistsError if its id holds a live record."""
+        return self.store._write(self.name, [record], "create")[0]
+
+    def update(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Replace a live record; NotFoundError if there is none."""
+        return self.store._write(self.name, [record], "update")[0]
+
+    def delete(self, record_id: str) -> bool:
+        """Append a tombstone; False if there was no live record."""
+        return self.store._delete(self.name, record_id)
+
+    def list(
+        self,
+        filters: Iterable[Filter] = (),
+        *,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        rows = self.store._query(self.name, list(filters), sort, limit, offset)
+        return [jsonl.loads(row) for row in rows]
+
+    def count(self, filters: Iterable[Filter] = ()) -> int:
+        return self.store._count(self.name, list(filters))
+
+    def ensure_index(self, *fields: str) -> int:
+        for name in fields:
+            jsonl.validate_field(name)
+        return self.store._ensure_indexes(self.name, fields)
+
+
+class Store:
+    """A ``.taskstore`` folder: JSONL files (the truth) and a SQLite cache beside them.
+
+    Safe to share between threads; several processes may open the same store and write
+    at once.
+    """
+
+    def __init__(self, store_dir: str, *, create: bool = True) -> None:
+        self.path = os.path.abspath(store_dir)
+        self._mutex = threading.RLock()
+        self._prepare_dir(create)
+        self._lock = FileLock(os.path.join(self.path, LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+        self._cache = self._open_cache()
+        self._closed = False
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] = ".", *, create: bool = True) -> Store:
+        """Open (or create) the store ``<path>/.taskstore``."""
+        return cls(os.path.join(os.fspath(path), STORE_DIRNAME), create=create)
+
+    @classmethod
+    def open_dir(cls, store_dir: str | os.PathLike[str], *, create: bool = True) -> Store:
+        """Open (or create) the store in ``store_dir`` itself."""
+        return cls(os.fspath(store_dir), create=create)
+
+    def _prepare_dir(self, create: bool) -> None:
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise StorePathError(
+                f"{display_path(self.path)} is a file, not a store folder: "
+                "move it away or choose another store with --store"
+            )
+        version_path = os.path.join(self.path, VERSION_NAME)
+        if not os.path.isdir(self.path):
+            if not create:
+                raise StorePathError(
+                    f"no store at {display_path(self.path)}: run `git taskstore init` first"
+                )
+            try:
+                os.makedirs(self.path, exist_ok=True)
+            except OSError as exc:
+                raise StorePathError(
+                    f"cannot create {display_path(self.path)}: {exc.strerror}"
+                ) from None
+        if not os.path.exists(version_path):
+            has_data = any(name.endswith(jsonl.SUFFIX) for name in os.listdir(self.path))
+            if has_data:
+                self._migrate(0)
+            else:
+                self._write_version()
+            self._ensure_gitignore()
+            return
+        self._migrate(read_version(self.path))
+
+    def _migrate(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"{display_path(self.path)} holds schema version {version}, newer than the "
+                f"{SCHEMA_VERSION} this release reads: upgrade git-taskstore "
+                "(pip install -U git-taskstore)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](self.path)
+            version += 1
+        self._write_version()
+        log.info("migrated %s to schema version %d", display_path(self.path), SCHEMA_VERSION)
+
+    def _write_version(self) -> None:
+        # No trailing newline, as the Rust crate writes it.
+        jsonl.atomic_write(os.path.join(self.path, VERSION_NAME), str(SCHEMA_VERSION).encode())
+
+    def _ensure_gitignore(self) -> bool:
+        """Make .gitignore list the cache and lock files; True if it changed."""
+        path = os.path.join(self.path, ".gitignore")
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            current = ""
+        have = {line.strip() for line in current.splitlines()}
+        missing = [line for line in GITIGNORE_LINES if line not in have]
+        if not missing:
+            return False
+        text = current
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "".join(line + "\n" for line in missing)
+        jsonl.atomic_write(path, text.encode())
+        return True
+
+    def _open_cache(self) -> Cache:
+        db = os.path.join(self.path, DB_NAME)
+        try:
+            return Cache(db)
+        except CacheCorrupt as exc:
+            log.warning("note: cache %s was unreadable (%s); rebuilding it from the JSONL files",
+                        display_path(db), exc)
+            self._delete_cache_files()
+            return Cache(db)
+
+    def _delete_cache_files(self) -> None:
+        db = os.path.join(self.path, DB_NAME)
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(db + suffix)
+            except FileNotFoundError:
+                pass
+
+    def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
+        """The cache went bad under us: replace it (under the lock) and go on."""
+        with self._lock:
+            log.warning("note: cache %s is damaged (%s); rebuilding it from the JSONL files",
+                        display_path(os.path.join(self.path, DB_NAME)), exc)
+            self._cache.close()
+            self._delete_cache_files()
+            self._cache = Cache(os.path.join(self.path, DB_NAME))
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run fn under the store mutex; on a corrupt cache, rebuild it and retry once."""
+        with self._mutex:
+            self._check_open()
+            try:
+                return fn()
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                self._recover_cache(exc)
+                return fn()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TaskstoreError("the store is closed")
+
+    def close(self) -> None:
+        with self._mutex:
+            if not self._closed:
+                self._cache.close()
+                self._closed = True
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}>"
+
+    # --- paths and locking --------------------------------------------------------------
+
+    def file_path(self, collection: str) -> str:
+        return os.path.join(self.path, collection + jsonl.SUFFIX)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's write lock (re-entrant within a thread)."""
+        with self._mutex:
+            try:
+                self._lock.acquire()
+            except Timeout:
+                raise TaskstoreError(
+                    f"the store {display_path(self.path)} has been locked by another process "
+                    f"for {LOCK_TIMEOUT_S:.0f}s: wait for it to finish, or stop it"
+                ) from None
+            try:
+                yield
+            finally:
+                self._lock.release()
+
+    # --- sync ---------------------------------------------------------------------------
+
+    def collections(self) -> list[str]:
+        """Collections with a JSONL file, sorted by name."""
+        names = []
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if entry.name.endswith(jsonl.SUFFIX) and entry.is_file():
+                    name = entry.name[: -len(jsonl.SUFFIX)]
+                    if jsonl.COLLECTION_RE.fullmatch(name):
+                        names.append(name)
+        return sorted(names)
+
+    def _fresh(self, collection: str) -> None:
+        """Make one collection's cache reflect its file; raise if it holds conflict markers."""
+        path = self.file_path(collection)
+        state = self._cache.freshness(collection, path)
+        if state in ("new", "stale", "deleted"):
+            with self.locked():
+                self._cache.sync(collection, path)
+            state = self._cache.freshness(collection, path)
+        if state == "conflict":
+            cached = self._cache.file_state(collection)
+            raise ConflictMarkersError(
+                display_path(path), cached.conflict_line if cached and cached.conflict_line else 0
+            )
+
+    def sync(self, *, full: bool = False) -> list[SyncResult]:
+        """Bring the cache up to date with every JSONL file (rebuild all with full)."""
+
+        def run() -> list[SyncResult]:
+            results = []
+            names = self.collections()
+            with self.locked():
+                for name in names:
+                    results.append(self._cache.sync(name, self.file_path(name), full=full))
+                for name in self._cache.cached_collections():
+                    if name not in names:
+                        results.append(self._cache.sync(name, self.file_path(name)))
+            return results
+
+        return self._guarded(run)
+
+    def is_stale(self) -> bool:
+        """True if any JSONL file changed, appeared or vanished since the cache read it."""
+
+        def run() -> bool:
+            names = set(self.collections()) | set(self._cache.cached_collections())
+            return any(
+                self._cache.freshness(n, self.file_path(n)) not in ("fresh", "conflict")
+                for n in names
+            )
+
+        return self._guarded(run)
+
+    # --- dict-level primitives ----------------------------------------------------------
+
+    def collection(self, name: str) -> Collection:
+        return Collection(self, name)
+
+    def _get(self, collection: str, record_id: str) -> dict[str, Any] | None:
+        def run() -> dict[str, Any] | None:
+            self._fresh(collection)
+            row = self._cache.current(collection, record_id)
+            if row is None or row[2]:
+                return None
+            value: dict[str, Any] = jsonl.loads(row[0])
+            return value
+
+        return self._guarded(run)
+
+    def _query(
+        self,
+        collection: str,
+        filters: list[Filter],
+        sort: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[str]:
+        if limit is not None and limit < 0:
+            raise ValidationError(f"limit must be 0 or more, got {limit}")
+
+        def run() -> list[str]:
+            self._fresh(collection)
+            rows = self._cache.query(collection, filters, sort=sort, limit=limit, offset=offset)
+            assert isinstance(rows, list)
+            return rows
+
+        return self._guarded(run)
+
+    def _count(self, collection: str, filters: list[Filter]) -> int:
+        def run() -> int:
+            self._fresh(collection)
+            n = self._cache.query(collection, filters, count_only=True)
+            assert isinstance(n, int)
+            return n
+
+        return self._guarded(run)
+
+    def _ensure_indexes(
+        self, collection: str, fields: Sequence[str], *, rebuild: bool = False
+    ) -> int:
+        return self._guarded(lambda: self._cache.ensure_indexes(collection, fields, rebuild=rebuild))
+
+    def _prepare(
+        self, records: list[dict[str, Any]], collection: str
+    ) -> list[dict[str, Any]]:
+        """Validate every record before anything is written (one bad record: no write)."""
+        prepared = []
+        for index, record in enumerate(records):
+            try:
+                prepared.append(dict(jsonl.validate_record(record)))
+            except ValidationError as exc:
+                where = f"record {index + 1}: " if len(records) > 1 else ""
+                raise ValidationError(f"{where}{exc}") from None
+        return prepared
+
+    def _write(
+        self, collection: str, records: list[dict[str, Any]], mode: str
+    ) -> list[dict[str, Any]]:
+        """Write records: mode is put, patch, create, update or import.
+
+        import keeps the records' own timestamps and skips those not newer than the store's.
+        """
+        jsonl.validate_collection(collection)
+        prepared = self._prepare(records, collection)
+        if not prepared:
+            return []
+        path = self.file_path(collection)
+
+        def run() -> list[dict[str, Any]]:
+            with self.locked(), self._cache.transaction():
+                self._fresh_locked(collection)
+                lines: list[bytes] = []
+                written: list[dict[str, Any]] = []
+                versions: dict[str, tuple[dict[str, Any] | None, int]] = {}
+                stamp = now_ms()
+                for record in prepared:
+                    rid = record["id"]
+                    if rid in versions:
+                        current, version = versions[rid]
+                    else:
+                        row = self._cache.current(collection, rid)
+                        current = None if row is None or row[2] else jsonl.loads(row[0])
+                        version = row[1] if row else -1
+                    out = self._next_version(collection, record, current, version, stamp, mode)
+                    if out is None:
+                        continue
+                    lines.append(jsonl.dumps(out))
+                    written.append(out)
+                    versions[rid] = (out, jsonl.version_of(out))
+                if lines:
+                    self._append(collection, path, lines)
+                return written
+
+        return self._guarded(run)
+
+    def _next_version(
+        self,
+        collection: str,
+        record: dict[str, Any],
+        current: dict[str, Any] | None,
+        version: int,
+        stamp: int,
+        mode: str,
+    ) -> dict[str, Any] | None:
+        rid = record["id"]
+        if mode == "create" and current is not None:
+            raise AlreadyExistsError(
+                f"{collection}/{rid} already exists: use update (or `put`) to change it"
+            )
+        if mode == "update" and current is None:
+            raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
+        if mode == "import":
+            if jsonl.version_of(record) <= version:
+                return None
+            if "updated_at" not in record and "created_at" not in record:
+                record["updated_at"] = max(stamp, version + 1)
+            return record
+        if mode == "patch" and current is not None:
+            merged = dict(current)
+            merged.update(record)
+            record = merged
+        created = record.get("created_at")
+        if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
+            previous = current.get("created_at") if current else None
+            record["created_at"] = previous if isinstance(previous, int) and previous > 0 else stamp
+        # Never at or below the version this one replaces, whatever the clock says.
+        record["updated_at"] = max(stamp, version + 1)
+        return record
+
+    def _fresh_locked(self, collection: str) -> None:
+        # Inside the write lock and transaction: catch up, and refuse a conflicted file.
+        result = self._cache.sync(collection, self.file_path(collection))
+        if result.action == "conflict":
+            state = self._cache.file_state(collection)
+            raise ConflictMarkersError(
+                display_path(self.file_path(collection)),
+                state.conflict_line if state and state.conflict_line else 0,
+            )
+
+    def _append(self, collection: str, path: str, lines: list[bytes]) -> None:
+        start, payload = jsonl.append_lines(path, lines)
+        winners: dict[str, Winner] = {}
+        for raw in lines:
+            record = jsonl.loads(raw)
+            winners[record["id"]] = Winner(
+                jsonl.version_of(record), 0, raw, jsonl.is_tombstone(record)
+            )
+        self._cache.record_append(collection, path, start, payload, winners)
+
+    def _delete(self, collection: str, record_id: str) -> bool:
+        jsonl.validate_collection(collection)
+        jsonl.validate_id(record_id)
+        path = self.file_path(collection)
+
+        def run() -> bool:
+            with self.locked(), self._cache.transaction():
+                self._fresh_locked(collection)
+                row = self._cache.current(collection, record_id)
+                if row is None or row[2]:
+                    return False
+                stone = jsonl.tombstone(record_id, max(now_ms(), row[1] + 1))
+                self._append(collection, path, [jsonl.dumps(stone)])
+                return True
+
+        return self._guarded(run)
+
+    # --- typed API ----------------------------------------------------------------------
+
+    def create(self, record: R) -> R:
+        """Write a new record (an id is generated when ``record.id`` is ""); return it."""
+        if record.id == "":
+            record.id = new_id(type(record).id_prefix)
+        return self._typed_write(record, "create")
+
+    def update(self, record: R) -> R:
+        """Replace an existing record; NotFoundError if it does not exist."""
+        return self._typed_write(record, "update")
+
+    def put(self, record: R) -> R:
+        """Create or replace."""
+        if record.id == "":
+            record.id = new_id(type(record).id_prefix)
+        return self._typed_write(record, "put")
+
+    def _typed_write(self, record: R, mode: str) -> R:
+        cls = type(record)
+        self._declare(cls)
+        out = self._write(cls.collection(), [record.to_dict()], mode)[0]
+        record.created_at = out["created_at"]
+        record.updated_at = out["updated_at"]
+        return record
+
+    def get(self, cls: type[R], record_id: str) -> R | None:
+        data = self.collection(cls.collection()).get(record_id)
+        return None if data is None else cls.from_dict(data)
+
+    def delete(self, cls: type[Record], record_id: str) -> bool:
+        return self._delete(cls.collection(), record_id)
+
+    def list(
+        self,
+        cls: type[R],
+        filters: Iterable[Filter] = (),
+        *,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[R]:
+        self._declare(cls)
+        rows = self.collection(cls.collection()).list(filters, sort=sort, limit=limit, offset=offset)
+        return [cls.from_dict(row) for row in rows]
+
+    def count(self, cls: type[Record], filters: Iterable[Filter] = ()) -> int:
+        self._declare(cls)
+        return self.collection(cls.collection()).count(filters)
+
+    def rebuild_indexes(self, cls: type[Record]) -> int:
+        """(Re)build the indexes a record type declares; returns how many.
+
+        Kept for users of the Rust API: indexes are maintained on every sync already.
+        """
+        return self._ensure_indexes(cls.collection(), cls.indexed_fields, rebuild=True)
+
+    def _declare(self, cls: type[Record]) -> None:
+        if cls.indexed_fields:
+            self._ensure_indexes(cls.collection(), cls.indexed_fields)
+
+    # --- maintenance --------------------------------------------------------------------
+
+    def compact(self, collection: str | None = None) -> list[CompactResult]:
+        """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
+        names = [jsonl.validate_collection(collection)] if collection else self.collections()
+        if collection and not os.path.exists(self.file_path(collection)):
+            raise NotFoundError(f"no collection {collection!r} in {display_path(self.path)}")
+
+        def run() -> list[CompactResult]:
+            results = []
+            with self.locked():
+                for name in names:
+                    results.append(self._compact_one(name))
+            return results
+
+        return self._guarded(run)
+
+    def _compact_one(self, name: str) -> CompactResult:
+        path = self.file_path(name)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        marker = jsonl.conflict_marker_line(data)
+        if marker is not None:
+            raise ConflictMarkersError(display_path(path), marker)
+        winners, bad = jsonl.reduce_lines(data)
+        raw_lines = data.split(b"\n")
+        # Bad lines are kept where they were: compaction never drops what it cannot read.
+        keep = sorted([(w.line, w.raw) for w in winners.values()] + [
+            (b.line, raw_lines[b.line - 1]) for b in bad
+        ])
+        out = b"".join(raw + b"\n" for _, raw in keep)
+        lines_before = sum(1 for line in raw_lines if line.strip())
+        if out != data:
+            jsonl.atomic_write(path, out)
+        self._cache.sync(name, path, full=True)
+        return CompactResult(name, lines_before, len(keep), len(bad))
+
+    def check(self) -> list[Problem]:
+        """Validate every JSONL file and the cache; an empty list means all is well."""
+
+        def run() -> list[Problem]:
+            problems: list[Problem] = []
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    if entry.name.endswith(jsonl.SUFFIX) and not jsonl.COLLECTION_RE.fullmatch(
+                        entry.name[: -len(jsonl.SUFFIX)]
+                    ):
+                        problems.append(Problem(display_path(entry.path), 0,
+                                                "not a valid collection name; file ignored"))
+            for name in self.collections():
+                problems.extend(check_file(self.file_path(name)))
+            for problem in self._cache.integrity_problems():
+                problems.append(Problem(display_path(self._cache.path), 0,
+                                        f"cache: {problem} (delete it; it is rebuilt)"))
+            return problems
+
+        return self._guarded(run)
+
+    def status(self) -> list[CollectionStatus]:
+        """Per collection: records, freshness and file size, without syncing first."""
+
+        def run() -> list[CollectionStatus]:
+            out = []
+            names = sorted(set(self.collections()) | set(self._cache.cached_collections()))
+            for name in names:
+                path = self.file_path(name)
+                freshness = self._cache.freshness(name, path)
+                live, deleted = self._cache.counts(name)
+                state = self._cache.file_state(name)
+                size = os.path.getsize(path) if os.path.exists(path) else 0
+                out.append(CollectionStatus(
+                    name, live, deleted, freshness,
+                    state.bad_lines if state else 0, size, state.lines if state else 0,
+                ))
+            return out
+
+        return self._guarded(run)
+
+    def stats(self) -> list[CollectionStatus]:
+        """Like status(), after a sync: exact counts of every collection."""
+        self.sync()
+        return self.status()
+
+    def backup(self, dest: str | os.PathLike[str]) -> list[str]:
+        """Copy the store's tracked files (not the cache) into a new folder; return them."""
+        dest = os.path.abspath(os.fspath(dest))
+        if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
+            raise StorePathError(
+                f"{display_path(dest)} exists and is not an empty folder: choose a new path"
+            )
+
+        def run() -> list[str]:
+            copied = []
+            with self.locked():
+                tmp = dest + ".partial"
+                shutil.rmtree(tmp, ignore_errors=True)
+                for root, dirs, files in os.walk(self.path):
+                    dirs[:] = [d for d in dirs if not d.startswith(".")]
+                    rel_root = os.path.relpath(root, self.path)
+                    os.makedirs(os.path.join(tmp, rel_root), exist_ok=True)
+                    for name in sorted(files):
+                        if name in GITIGNORE_LINES or name.endswith(".tmp"):
+                            continue
+                        rel = os.path.normpath(os.path.join(rel_root, name))
+                        shutil.copy2(os.path.join(root, name), os.path.join(tmp, rel))
+                        copied.append(rel)
+                if os.path.isdir(dest):
+                    os.rmdir(dest)
+                os.replace(tmp, dest)
+            return copied
+
+        return self._guarded(run)
+
+    def export_data(self) -> dict[str, list[dict[str, Any]]]:
+        """Every live record of every collection, in the store's order."""
+        return {name: self.collection(name).list() for name in self.collections()}
+
+    def import_data(self, data: dict[str, list[dict[str, Any]]]) -> ImportResult:
+        """Write records keeping their timestamps; a record is skipped where the store
+        already holds that version or a newer one (the same newest-wins rule as merges).
+
+        Everything is validated before the first write.
+        """
+        if not isinstance(data, dict):
+            raise ValidationError("import data must map collection names to lists of records")
+        for name, records in data.items():
+            jsonl.validate_collection(name)
+            if not isinstance(records, list):
+                raise ValidationError(f"{name}: expected a list of records")
+            self._prepare(records, name)
+        result = ImportResult()
+        for name, records in data.items():
+            written = self._write(name, records, "import")
+            result.written += len(written)
+            result.skipped += len(records) - len(written)
+            result.collections[name] = len(written)
+        return result
+
+    def init_files(self) -> bool:
+        """Make sure .version and .gitignore are in place; True if anything changed."""
+        return self._ensure_gitignore()
+
+
+@overload
+def read_version(store_dir: str) -> int: ...
+@overload
+def read_version(store_dir: str, default: int) -> int: ...
+def read_version(store_dir: str, default: int | None = None) -> int:
+    path = os.path.join(store_dir, VERSION_NAME)
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().strip()
+    except FileNotFoundError:
+        if default is not None:
+            return default
+        raise
+    try:
+        return int(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise StoreVersionError(
+            f"{display_path(path)} should hold a schema version number, found {text[:40]!r}: "
+            f"restore it from git (`git checkout -- {display_path(path)}`) or write {SCHEMA_VERSION}"
+        ) from None
+
+
+def check_file(path: str) -> list[Problem]:
+    """Every problem of one JSONL file: conflict markers, bad lines, a torn last line."""
+    shown = display_path(path)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    problems = []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
+            problems.append(Problem(shown, number,
+                                    "merge conflict marker: run `git taskstore resolve` "
+                                    "or edit the file, then `git add` it"))
+            continue
+        if not line.strip():
+            continue
+        parsed = jsonl.parse_line(line)
+        if isinstance(parsed, str):
+            problems.append(Problem(shown, number, parsed))
+    return problems
