@@ -107,9 +107,7 @@ class Cache:
 
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -235,9 +233,7 @@ class Cache:
             return self._rebuild(collection, path, synced_ns, data)
         return self._catch_up(collection, path, state, synced_ns)
 
-    def _catch_up(
-        self, collection: str, path: str, state: FileState, synced_ns: int
-    ) -> SyncResult:
+    def _catch_up(self, collection: str, path: str, state: FileState, synced_ns: int) -> SyncResult:
         start = max(0, state.offset - len(state.tail))
         chunk = _read(path, start)
         if chunk is None:
@@ -405,7 +401,9 @@ class Cache:
             )
         }
 
-    def ensure_indexes(self, collection: str, fields: Sequence[str], *, rebuild: bool = False) -> int:
+    def ensure_indexes(
+        self, collection: str, fields: Sequence[str], *, rebuild: bool = False
+    ) -> int:
         """Declare indexes on fields of a collection; return how many were (re)built."""
         fields = [f for f in fields if f != "id"]  # the primary key is indexed already
         if not rebuild and set(fields) <= self.indexed_fields(collection):
@@ -594,7 +592,11 @@ def _replace_stat(state: FileState, st: os.stat_result, synced_ns: int) -> FileS
 
 def _log_bad(path: str, bad: Sequence[BadLine]) -> None:
     for item in bad[:MAX_LOGGED_BAD_LINES]:
-        log.warning("%s:%d: %s; line skipped (`git taskstore check` lists every problem)",
-                    path, item.line, item.reason)
+        log.warning(
+            "%s:%d: %s; line skipped (`git taskstore check` lists every problem)",
+            path,
+            item.line,
+            item.reason,
+        )
     if len(bad) > MAX_LOGGED_BAD_LINES:
         log.warning("%s: %d more bad lines skipped", path, len(bad) - MAX_LOGGED_BAD_LINES)

@@ -6,6 +6,7 @@ appended and rewritten, and which line of an id is its current version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -38,19 +39,15 @@ def validate_collection(name: str) -> str:
 
 def validate_field(name: str) -> str:
     if not isinstance(name, str) or not FIELD_RE.fullmatch(name):
-        raise ValidationError(
-            f"invalid field name {name!r}: use 1-64 letters, digits or '_'"
-        )
+        raise ValidationError(f"invalid field name {name!r}: use 1-64 letters, digits or '_'")
     return name
 
 
 def validate_id(value: object) -> str:
     if not isinstance(value, str):
-        raise ValidationError(
-            f"record id must be a string, got {type(value).__name__}: {value!r}"
-        )
+        raise ValidationError(f"record id must be a string, got {type(value).__name__}: {value!r}")
     if not value.strip():
-        raise ValidationError("record id is blank: give the record a non-empty \"id\"")
+        raise ValidationError('record id is blank: give the record a non-empty "id"')
     if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
         raise ValidationError(
             f"record id is {len(value.encode('utf-8', 'surrogatepass'))} bytes long; "
@@ -62,11 +59,9 @@ def validate_id(value: object) -> str:
 def validate_record(record: object) -> dict[str, Any]:
     """Check a record that is about to be written; return it as a dict."""
     if not isinstance(record, dict):
-        raise ValidationError(
-            f"a record must be a JSON object, got {_json_type(record)}"
-        )
+        raise ValidationError(f"a record must be a JSON object, got {_json_type(record)}")
     if "id" not in record:
-        raise ValidationError("record has no \"id\" field: every record needs one")
+        raise ValidationError('record has no "id" field: every record needs one')
     validate_id(record["id"])
     for key in record:
         if not isinstance(key, str):
@@ -165,15 +160,13 @@ def parse_line(raw: bytes) -> dict[str, Any] | str:
         return f"not a JSON object (found {_json_type(value)})"
     record_id = value.get("id")
     if not isinstance(record_id, str) or not record_id.strip():
-        return "record has no non-blank string \"id\""
+        return 'record has no non-blank string "id"'
     if len(record_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
         return f"record id is longer than {MAX_ID_BYTES} bytes"
     return value
 
 
-def iter_lines(
-    data: bytes, first_line: int = 1
-) -> Iterator[ParsedLine | BadLine]:
+def iter_lines(data: bytes, first_line: int = 1) -> Iterator[ParsedLine | BadLine]:
     """Parse complete lines of ``data``; blank lines are skipped silently.
 
     ``data`` must end at a line boundary (or at the end of the file); ``first_line`` is the
@@ -221,9 +214,7 @@ class Winner:
     deleted: bool
 
 
-def reduce_lines(
-    data: bytes, first_line: int = 1
-) -> tuple[dict[str, Winner], list[BadLine]]:
+def reduce_lines(data: bytes, first_line: int = 1) -> tuple[dict[str, Winner], list[BadLine]]:
     """The current version of each id in ``data``: greatest version, later line on a tie.
 
     The hot loop of every rebuild and catch-up, so it parses each line once and keeps only
@@ -239,8 +230,10 @@ def reduce_lines(
         try:
             record = orjson_loads(raw)
             record_id = record["id"]
-            ok = type(record_id) is str and 0 < len(record_id) <= MAX_ID_BYTES and (
-                not record_id.isspace()
+            ok = (
+                type(record_id) is str
+                and 0 < len(record_id) <= MAX_ID_BYTES
+                and (not record_id.isspace())
             )
         except Exception:  # not JSON, not an object, no id: sorted out below
             ok = False
@@ -318,9 +311,7 @@ def atomic_write(path: str, data: bytes) -> None:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     fsync_dir(folder)

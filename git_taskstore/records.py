@@ -81,7 +81,7 @@ class Record:
         except AttributeError:
             raise ValidationError(
                 f"{cls.__name__} has no collection_name: declare "
-                "`collection_name: ClassVar[str] = \"...\"` on the class"
+                '`collection_name: ClassVar[str] = "..."` on the class'
             ) from None
 
 

@@ -8,20 +8,19 @@ every read sees what the JSONL files say now.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from filelock import FileLock, Timeout
 
-from . import jsonl
+from . import jsonl, maintenance
 from .cache import Cache, CacheCorrupt, SyncResult
 from .errors import (
     AlreadyExistsError,
@@ -34,26 +33,19 @@ from .errors import (
 )
 from .ids import new_id
 from .jsonl import Winner
+from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record
+
+if TYPE_CHECKING:
+    from .maintenance import CollectionStatus, CompactResult, ImportResult, Problem
 
 log = logging.getLogger("git_taskstore")
 
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 
-STORE_DIRNAME = ".taskstore"
-DB_NAME = "taskstore.db"
-LOCK_NAME = "taskstore.lock"
-VERSION_NAME = ".version"
 # The schema version this release writes. Version 1 is the Rust crate's layout.
 SCHEMA_VERSION = 1
-GITIGNORE_LINES = (
-    "taskstore.db",
-    "taskstore.db-wal",
-    "taskstore.db-shm",
-    "taskstore.lock",
-    "taskstore.log",
-)
 LOCK_TIMEOUT_S = 60.0
 
 # Migrations from version N to N+1, applied in order when an older store is opened.
@@ -63,54 +55,6 @@ MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def display_path(path: str) -> str:
-    """A path as a user would type it: relative to the current folder when inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith(".." + os.sep + "..") else rel
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of check(): a file, a 1-based line (0: the whole file), a message."""
-
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class CollectionStatus:
-    name: str
-    records: int
-    deleted: int
-    freshness: str  # fresh, stale, new, deleted, conflict
-    bad_lines: int
-    file_bytes: int
-    lines: int
-
-
-@dataclass
-class CompactResult:
-    collection: str
-    lines_before: int
-    lines_after: int
-    bad_lines_kept: int
-
-
-@dataclass
-class ImportResult:
-    written: int = 0
-    skipped: int = 0  # the store already held that version or a newer one
-    collections: dict[str, int] = field(default_factory=dict)
 
 
 class Collection:
@@ -251,7 +195,7 @@ class Store:
         except FileNotFoundError:
             current = ""
         have = {line.strip() for line in current.splitlines()}
-        missing = [line for line in GITIGNORE_LINES if line not in have]
+        missing = [line for line in UNTRACKED_NAMES if line not in have]
         if not missing:
             return False
         text = current
@@ -266,24 +210,28 @@ class Store:
         try:
             return Cache(db)
         except CacheCorrupt as exc:
-            log.warning("note: cache %s was unreadable (%s); rebuilding it from the JSONL files",
-                        display_path(db), exc)
+            log.warning(
+                "note: cache %s was unreadable (%s); rebuilding it from the JSONL files",
+                display_path(db),
+                exc,
+            )
             self._delete_cache_files()
             return Cache(db)
 
     def _delete_cache_files(self) -> None:
         db = os.path.join(self.path, DB_NAME)
         for suffix in ("", "-wal", "-shm"):
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(db + suffix)
-            except FileNotFoundError:
-                pass
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         """The cache went bad under us: replace it (under the lock) and go on."""
         with self._lock:
-            log.warning("note: cache %s is damaged (%s); rebuilding it from the JSONL files",
-                        display_path(os.path.join(self.path, DB_NAME)), exc)
+            log.warning(
+                "note: cache %s is damaged (%s); rebuilding it from the JSONL files",
+                display_path(os.path.join(self.path, DB_NAME)),
+                exc,
+            )
             self._cache.close()
             self._delete_cache_files()
             self._cache = Cache(os.path.join(self.path, DB_NAME))
@@ -342,7 +290,7 @@ class Store:
 
     # --- sync ---------------------------------------------------------------------------
 
-    def collections(self) -> list[str]:
+    def collections(self) -> builtins.list[str]:
         """Collections with a JSONL file, sorted by name."""
         names = []
         with os.scandir(self.path) as entries:
@@ -367,10 +315,10 @@ class Store:
                 display_path(path), cached.conflict_line if cached and cached.conflict_line else 0
             )
 
-    def sync(self, *, full: bool = False) -> list[SyncResult]:
+    def sync(self, *, full: bool = False) -> builtins.list[SyncResult]:
         """Bring the cache up to date with every JSONL file (rebuild all with full)."""
 
-        def run() -> list[SyncResult]:
+        def run() -> builtins.list[SyncResult]:
             results = []
             names = self.collections()
             with self.locked():
@@ -414,15 +362,15 @@ class Store:
     def _query(
         self,
         collection: str,
-        filters: list[Filter],
+        filters: builtins.list[Filter],
         sort: str | None,
         limit: int | None,
         offset: int,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         if limit is not None and limit < 0:
             raise ValidationError(f"limit must be 0 or more, got {limit}")
 
-        def run() -> list[str]:
+        def run() -> builtins.list[str]:
             self._fresh(collection)
             rows = self._cache.query(collection, filters, sort=sort, limit=limit, offset=offset)
             assert isinstance(rows, list)
@@ -430,7 +378,7 @@ class Store:
 
         return self._guarded(run)
 
-    def _count(self, collection: str, filters: list[Filter]) -> int:
+    def _count(self, collection: str, filters: builtins.list[Filter]) -> int:
         def run() -> int:
             self._fresh(collection)
             n = self._cache.query(collection, filters, count_only=True)
@@ -442,11 +390,13 @@ class Store:
     def _ensure_indexes(
         self, collection: str, fields: Sequence[str], *, rebuild: bool = False
     ) -> int:
-        return self._guarded(lambda: self._cache.ensure_indexes(collection, fields, rebuild=rebuild))
+        return self._guarded(
+            lambda: self._cache.ensure_indexes(collection, fields, rebuild=rebuild)
+        )
 
     def _prepare(
-        self, records: list[dict[str, Any]], collection: str
-    ) -> list[dict[str, Any]]:
+        self, records: builtins.list[dict[str, Any]], collection: str
+    ) -> builtins.list[dict[str, Any]]:
         """Validate every record before anything is written (one bad record: no write)."""
         prepared = []
         for index, record in enumerate(records):
@@ -458,8 +408,8 @@ class Store:
         return prepared
 
     def _write(
-        self, collection: str, records: list[dict[str, Any]], mode: str
-    ) -> list[dict[str, Any]]:
+        self, collection: str, records: builtins.list[dict[str, Any]], mode: str
+    ) -> builtins.list[dict[str, Any]]:
         """Write records: mode is put, patch, create, update or import.
 
         import keeps the records' own timestamps and skips those not newer than the store's.
@@ -470,11 +420,11 @@ class Store:
             return []
         path = self.file_path(collection)
 
-        def run() -> list[dict[str, Any]]:
+        def run() -> builtins.list[dict[str, Any]]:
             with self.locked(), self._cache.transaction():
                 self._fresh_locked(collection)
-                lines: list[bytes] = []
-                written: list[dict[str, Any]] = []
+                lines: builtins.list[bytes] = []
+                written: builtins.list[dict[str, Any]] = []
                 versions: dict[str, tuple[dict[str, Any] | None, int]] = {}
                 stamp = now_ms()
                 for record in prepared:
@@ -541,7 +491,7 @@ class Store:
                 state.conflict_line if state and state.conflict_line else 0,
             )
 
-    def _append(self, collection: str, path: str, lines: list[bytes]) -> None:
+    def _append(self, collection: str, path: str, lines: builtins.list[bytes]) -> None:
         start, payload = jsonl.append_lines(path, lines)
         winners: dict[str, Winner] = {}
         for raw in lines:
@@ -609,9 +559,11 @@ class Store:
         sort: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[R]:
+    ) -> builtins.list[R]:
         self._declare(cls)
-        rows = self.collection(cls.collection()).list(filters, sort=sort, limit=limit, offset=offset)
+        rows = self.collection(cls.collection()).list(
+            filters, sort=sort, limit=limit, offset=offset
+        )
         return [cls.from_dict(row) for row in rows]
 
     def count(self, cls: type[Record], filters: Iterable[Filter] = ()) -> int:
@@ -629,143 +581,36 @@ class Store:
         if cls.indexed_fields:
             self._ensure_indexes(cls.collection(), cls.indexed_fields)
 
-    # --- maintenance --------------------------------------------------------------------
+    # --- maintenance (maintenance.py) ------------------------------------------------
 
-    def compact(self, collection: str | None = None) -> list[CompactResult]:
+    def compact(self, collection: str | None = None) -> builtins.list[CompactResult]:
         """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
-        names = [jsonl.validate_collection(collection)] if collection else self.collections()
-        if collection and not os.path.exists(self.file_path(collection)):
-            raise NotFoundError(f"no collection {collection!r} in {display_path(self.path)}")
+        return maintenance.compact(self, collection)
 
-        def run() -> list[CompactResult]:
-            results = []
-            with self.locked():
-                for name in names:
-                    results.append(self._compact_one(name))
-            return results
-
-        return self._guarded(run)
-
-    def _compact_one(self, name: str) -> CompactResult:
-        path = self.file_path(name)
-        with open(path, "rb") as handle:
-            data = handle.read()
-        marker = jsonl.conflict_marker_line(data)
-        if marker is not None:
-            raise ConflictMarkersError(display_path(path), marker)
-        winners, bad = jsonl.reduce_lines(data)
-        raw_lines = data.split(b"\n")
-        # Bad lines are kept where they were: compaction never drops what it cannot read.
-        keep = sorted([(w.line, w.raw) for w in winners.values()] + [
-            (b.line, raw_lines[b.line - 1]) for b in bad
-        ])
-        out = b"".join(raw + b"\n" for _, raw in keep)
-        lines_before = sum(1 for line in raw_lines if line.strip())
-        if out != data:
-            jsonl.atomic_write(path, out)
-        self._cache.sync(name, path, full=True)
-        return CompactResult(name, lines_before, len(keep), len(bad))
-
-    def check(self) -> list[Problem]:
+    def check(self) -> builtins.list[Problem]:
         """Validate every JSONL file and the cache; an empty list means all is well."""
+        return maintenance.check(self)
 
-        def run() -> list[Problem]:
-            problems: list[Problem] = []
-            with os.scandir(self.path) as entries:
-                for entry in entries:
-                    if entry.name.endswith(jsonl.SUFFIX) and not jsonl.COLLECTION_RE.fullmatch(
-                        entry.name[: -len(jsonl.SUFFIX)]
-                    ):
-                        problems.append(Problem(display_path(entry.path), 0,
-                                                "not a valid collection name; file ignored"))
-            for name in self.collections():
-                problems.extend(check_file(self.file_path(name)))
-            for problem in self._cache.integrity_problems():
-                problems.append(Problem(display_path(self._cache.path), 0,
-                                        f"cache: {problem} (delete it; it is rebuilt)"))
-            return problems
-
-        return self._guarded(run)
-
-    def status(self) -> list[CollectionStatus]:
+    def status(self) -> builtins.list[CollectionStatus]:
         """Per collection: records, freshness and file size, without syncing first."""
+        return maintenance.status(self)
 
-        def run() -> list[CollectionStatus]:
-            out = []
-            names = sorted(set(self.collections()) | set(self._cache.cached_collections()))
-            for name in names:
-                path = self.file_path(name)
-                freshness = self._cache.freshness(name, path)
-                live, deleted = self._cache.counts(name)
-                state = self._cache.file_state(name)
-                size = os.path.getsize(path) if os.path.exists(path) else 0
-                out.append(CollectionStatus(
-                    name, live, deleted, freshness,
-                    state.bad_lines if state else 0, size, state.lines if state else 0,
-                ))
-            return out
-
-        return self._guarded(run)
-
-    def stats(self) -> list[CollectionStatus]:
+    def stats(self) -> builtins.list[CollectionStatus]:
         """Like status(), after a sync: exact counts of every collection."""
         self.sync()
-        return self.status()
+        return maintenance.status(self)
 
-    def backup(self, dest: str | os.PathLike[str]) -> list[str]:
+    def backup(self, dest: str | os.PathLike[str]) -> builtins.list[str]:
         """Copy the store's tracked files (not the cache) into a new folder; return them."""
-        dest = os.path.abspath(os.fspath(dest))
-        if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
-            raise StorePathError(
-                f"{display_path(dest)} exists and is not an empty folder: choose a new path"
-            )
+        return maintenance.backup(self, dest)
 
-        def run() -> list[str]:
-            copied = []
-            with self.locked():
-                tmp = dest + ".partial"
-                shutil.rmtree(tmp, ignore_errors=True)
-                for root, dirs, files in os.walk(self.path):
-                    dirs[:] = [d for d in dirs if not d.startswith(".")]
-                    rel_root = os.path.relpath(root, self.path)
-                    os.makedirs(os.path.join(tmp, rel_root), exist_ok=True)
-                    for name in sorted(files):
-                        if name in GITIGNORE_LINES or name.endswith(".tmp"):
-                            continue
-                        rel = os.path.normpath(os.path.join(rel_root, name))
-                        shutil.copy2(os.path.join(root, name), os.path.join(tmp, rel))
-                        copied.append(rel)
-                if os.path.isdir(dest):
-                    os.rmdir(dest)
-                os.replace(tmp, dest)
-            return copied
-
-        return self._guarded(run)
-
-    def export_data(self) -> dict[str, list[dict[str, Any]]]:
+    def export_data(self) -> dict[str, builtins.list[dict[str, Any]]]:
         """Every live record of every collection, in the store's order."""
         return {name: self.collection(name).list() for name in self.collections()}
 
-    def import_data(self, data: dict[str, list[dict[str, Any]]]) -> ImportResult:
-        """Write records keeping their timestamps; a record is skipped where the store
-        already holds that version or a newer one (the same newest-wins rule as merges).
-
-        Everything is validated before the first write.
-        """
-        if not isinstance(data, dict):
-            raise ValidationError("import data must map collection names to lists of records")
-        for name, records in data.items():
-            jsonl.validate_collection(name)
-            if not isinstance(records, list):
-                raise ValidationError(f"{name}: expected a list of records")
-            self._prepare(records, name)
-        result = ImportResult()
-        for name, records in data.items():
-            written = self._write(name, records, "import")
-            result.written += len(written)
-            result.skipped += len(records) - len(written)
-            result.collections[name] = len(written)
-        return result
+    def import_data(self, data: dict[str, builtins.list[dict[str, Any]]]) -> ImportResult:
+        """Write records keeping their timestamps, skipping any the store holds newer."""
+        return maintenance.import_data(self, data)
 
     def init_files(self) -> bool:
         """Make sure .version and .gitignore are in place; True if anything changed."""
@@ -790,25 +635,6 @@ def read_version(store_dir: str, default: int | None = None) -> int:
     except (UnicodeDecodeError, ValueError):
         raise StoreVersionError(
             f"{display_path(path)} should hold a schema version number, found {text[:40]!r}: "
-            f"restore it from git (`git checkout -- {display_path(path)}`) or write {SCHEMA_VERSION}"
+            f"restore it from git (`git checkout -- {display_path(path)}`) "
+            f"or write {SCHEMA_VERSION}"
         ) from None
-
-
-def check_file(path: str) -> list[Problem]:
-    """Every problem of one JSONL file: conflict markers, bad lines, a torn last line."""
-    shown = display_path(path)
-    with open(path, "rb") as handle:
-        data = handle.read()
-    problems = []
-    for number, line in enumerate(data.split(b"\n"), 1):
-        if line.startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
-            problems.append(Problem(shown, number,
-                                    "merge conflict marker: run `git taskstore resolve` "
-                                    "or edit the file, then `git add` it"))
-            continue
-        if not line.strip():
-            continue
-        parsed = jsonl.parse_line(line)
-        if isinstance(parsed, str):
-            problems.append(Problem(shown, number, parsed))
-    return problems

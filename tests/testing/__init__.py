@@ -1,0 +1,88 @@
+"""Helpers for tests: real git, real processes, a sealed environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+# In CI the repository is cloned with shared/ beside it; a copy in tests/fixtures wins.
+LOCAL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def fixture_dir(name: str) -> Path:
+    for base in (LOCAL_FIXTURES, FIXTURES):
+        if (base / name).is_dir():
+            return base / name
+    raise FileNotFoundError(f"fixture {name!r} not found under {LOCAL_FIXTURES} or {FIXTURES}")
+
+
+def git(cwd: str | os.PathLike[str], *args: str, check: bool = True) -> str:
+    """Run real git; return stdout. A failure shows the command, the code and both streams."""
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"git {' '.join(args)} exited {proc.returncode}\n"
+            f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+        )
+    return proc.stdout
+
+
+def init_repo(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def commit_all(repo: str | os.PathLike[str], message: str = "commit") -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
+
+
+def cli(
+    *args: str,
+    cwd: str | os.PathLike[str],
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run the installed command line as a real process (``python -m git_taskstore``)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "git_taskstore", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    return Path(path).read_text().splitlines()
+
+
+def run_python(code: str, *args: str, cwd: str | os.PathLike[str] | None = None) -> Sequence[str]:
+    """Run a snippet in a fresh interpreter; return its stdout lines."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return proc.stdout.splitlines()
