@@ -12,19 +12,26 @@ them is a disposable query cache.
 
 from __future__ import annotations
 
-from .errors import (
-    AlreadyExistsError,
-    ConflictMarkersError,
-    NotFoundError,
-    StorePathError,
-    StoreVersionError,
-    TaskstoreError,
-    ValidationError,
-)
-from .records import Filter, Op, Record
-from .store import Collection, Store
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Names are resolved on first use: the CLI, the hooks and the merge driver start as fresh
+# processes, and `git taskstore --version` should not pay for sqlite3 and filelock.
+_EXPORTS = {
+    "Store": "store",
+    "Collection": "store",
+    "Record": "records",
+    "Filter": "records",
+    "Op": "records",
+    "TaskstoreError": "errors",
+    "ValidationError": "errors",
+    "NotFoundError": "errors",
+    "AlreadyExistsError": "errors",
+    "ConflictMarkersError": "errors",
+    "StorePathError": "errors",
+    "StoreVersionError": "errors",
+}
 
 __all__ = [
     "AlreadyExistsError",
@@ -41,3 +48,27 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from .errors import (
+        AlreadyExistsError,
+        ConflictMarkersError,
+        NotFoundError,
+        StorePathError,
+        StoreVersionError,
+        TaskstoreError,
+        ValidationError,
+    )
+    from .records import Filter, Op, Record
+    from .store import Collection, Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'git_taskstore' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,123 @@
+"""The ``git taskstore`` command line: thin click commands over the core.
+
+Every command parses its arguments, calls the core, prints, and returns an exit code:
+0 success, 1 an expected failure (not found, invalid input, check failed), 2 usage errors.
+Answers go to stdout, warnings and errors to stderr. Subcommands are imported on demand so
+that a hook or ``--version`` does not load every module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import __version__
+
+# name -> "module:function", imported when the command runs (or for --help).
+COMMANDS: dict[str, str] = {
+    "init": "admin:init",
+    "put": "records:put",
+    "get": "records:get",
+    "delete": "records:delete",
+    "list": "records:list_",
+    "collections": "admin:collections",
+    "stats": "admin:stats",
+    "status": "admin:status",
+    "sync": "admin:sync",
+    "compact": "admin:compact",
+    "check": "admin:check",
+    "backup": "transfer:backup",
+    "export-json": "transfer:export_json",
+    "import": "transfer:import_",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", "-V", prog_name="git-taskstore")
+def cli() -> None:
+    """A git-native store for structured records.
+
+    Records live in .taskstore/<collection>.jsonl at the top of the git work tree (the
+    truth, committed to git); .taskstore/taskstore.db is a query cache rebuilt at will.
+    Choose another store with --store DIR or TASKSTORE_DIR.
+
+    Exit codes: 0 success, 1 an expected failure, 2 a usage error.
+    """
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        label = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+        return f"{label}: {record.getMessage()}"
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("git_taskstore")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``git-taskstore``; returns the exit code."""
+    _setup_logging()
+    try:
+        result: Any = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="git taskstore",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        # One line, like every other error, with the way to more help.
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 1
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        from ..errors import TaskstoreError
+
+        if isinstance(exc, TaskstoreError):
+            click.echo(f"error: {exc}", err=True)
+            return 1
+        raise
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,152 @@
+"""What every command shares: options, opening the store, output, --where parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import orjson
+
+if TYPE_CHECKING:
+    from ..records import Filter
+    from ..store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_option(fn: F) -> F:
+    return click.option(
+        "--store",
+        "store_dir",
+        metavar="DIR",
+        envvar="TASKSTORE_DIR",
+        help="The store folder (default: .taskstore at the top of the git work tree, "
+        "or ./.taskstore outside git). Also TASKSTORE_DIR.",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(fn)
+
+
+def open_store(store_dir: str | None, *, create: bool = False) -> Store:
+    """The store a command works on; only `init` (and writes) create a missing one."""
+    from ..paths import default_store_dir
+    from ..store import Store
+
+    return Store.open_dir(default_store_dir(explicit=store_dir), create=create)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def format_value(key: str, value: Any, width: int = 48) -> str:
+    """A cell for people: readable times, compact JSON, long text cut with an ellipsis."""
+    if value is None:
+        text = ""
+    elif key.endswith("_at") and isinstance(value, int) and not isinstance(value, bool):
+        text = format_ms(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = orjson.dumps(value).decode()
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_ms(ms: int) -> str:
+    try:
+        stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Aligned columns with a header; times in UTC. Scripts should use --json."""
+    header = [c.upper() for c in columns]
+    cells = [[format_value(c, row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    for line in [header, *cells]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def default_columns(rows: Sequence[dict[str, Any]], limit: int = 5) -> list[str]:
+    """id, the first few short scalar fields of the records, then updated_at."""
+    columns = ["id"]
+    for row in rows[:50]:
+        for key, value in row.items():
+            if len(columns) > limit:
+                break
+            if key in columns or key.endswith("_at") or key == "deleted":
+                continue
+            if isinstance(value, str | int | float | bool) or value is None:
+                columns.append(key)
+    if any("updated_at" in row for row in rows):
+        columns.append("updated_at")
+    return columns
+
+
+# --- --where -------------------------------------------------------------------------------
+
+_WHERE_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(!=|>=|<=|=|>|<|~)(.*)\Z", re.S)
+
+
+def parse_value(text: str) -> Any:
+    """A --where value: JSON when it parses (3, 2.5, true, null, "quoted", [..]), else text."""
+    stripped = text.strip()
+    if not stripped:
+        return text
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def parse_where(expressions: Iterable[str]) -> list[Filter]:
+    from ..errors import ValidationError
+    from ..records import Filter, Op
+
+    ops = {
+        "=": Op.EQ,
+        "!=": Op.NE,
+        ">": Op.GT,
+        ">=": Op.GTE,
+        "<": Op.LT,
+        "<=": Op.LTE,
+        "~": Op.CONTAINS,
+    }
+    filters = []
+    for expr in expressions:
+        match = _WHERE_RE.match(expr)
+        if not match:
+            raise click.BadParameter(
+                f"{expr!r} is not FIELD OP VALUE: use =, !=, >, >=, <, <= or ~ "
+                "(contains), e.g. status=active, count>=3, title~oauth",
+                param_hint="--where",
+            )
+        field, op_text, raw = match.groups()
+        value = parse_value(raw)
+        op = ops[op_text]
+        if isinstance(value, list):
+            if op is not Op.EQ:
+                raise click.BadParameter(
+                    f'{expr!r}: a list of values goes with = only (field=["a","b"])',
+                    param_hint="--where",
+                )
+            op = Op.IN
+        elif isinstance(value, dict):
+            raise click.BadParameter(
+                f"{expr!r}: cannot compare with an object", param_hint="--where"
+            )
+        try:
+            filters.append(Filter(field, op, value))
+        except ValidationError as exc:
+            raise click.BadParameter(f"{expr!r}: {exc}", param_hint="--where") from None
+    return filters
