@@ -212,6 +212,9 @@ class Winner:
     line: int
     raw: bytes
     deleted: bool
+    # FIX (compaction order, see maintenance._compact_one): the line where the id first
+    # appeared, which fixes its place in the store's order (0 where not known).
+    first_line: int = 0
 
 
 def reduce_lines(data: bytes, first_line: int = 1) -> tuple[dict[str, Winner], list[BadLine]]:
@@ -250,7 +253,7 @@ def reduce_lines(data: bytes, first_line: int = 1) -> tuple[dict[str, Winner], l
             updated = version_of(record)
         previous = winners.get(record_id)
         if previous is None:
-            winners[record_id] = Winner(updated, number, raw, record.get("deleted") is True)
+            winners[record_id] = Winner(updated, number, raw, record.get("deleted") is True, number)
         elif updated >= previous.version:
             previous.version = updated
             previous.line = number

@@ -631,7 +631,12 @@ def read_version(store_dir: str, default: int | None = None) -> int:
             return default
         raise
     try:
-        return int(text.decode("ascii"))
+        version = int(text.decode("ascii"))
+        if version < 0:
+            # FIX (tests/test_store.py::test_an_unusable_version_is_refused_...[-1]): a
+            # negative version reached MIGRATIONS[-1] and raised a bare KeyError.
+            raise ValueError(text)
+        return version
     except (UnicodeDecodeError, ValueError):
         raise StoreVersionError(
             f"{display_path(path)} should hold a schema version number, found {text[:40]!r}: "
