@@ -61,7 +61,8 @@ def cli() -> None:
 
     Records live in .taskstore/<collection>.jsonl at the top of the git work tree (the
     truth, committed to git); .taskstore/taskstore.db is a query cache rebuilt at will.
-    Choose another store with --store DIR or TASKSTORE_DIR.
+    Every command takes --store DIR (after the command name) to work on another store,
+    as does TASKSTORE_DIR.
 
     Exit codes: 0 success, 1 an expected failure, 2 a usage error.
     """
@@ -69,8 +70,14 @@ def cli() -> None:
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        # The core logs a rebuilt cache at WARNING with its own "note: " prefix (nothing
+        # is lost, but a user should hear of it); printing "warning: note: ..." doubled
+        # the label, so such a message is shown as the note it says it is.
+        if message.startswith("note: "):
+            return message
         label = "note" if record.levelno < logging.WARNING else record.levelname.lower()
-        return f"{label}: {record.getMessage()}"
+        return f"{label}: {message}"
 
 
 def _setup_logging() -> None:
@@ -95,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `git taskstore` alone (click >= 8.2): the help on stderr and exit 2, as
+            # click does; wrapped as below it printed "error: Usage: ..." and the whole
+            # help as one "error" ending in "(see 'git taskstore --help')".
+            click.echo(exc.format_message(), err=True)
+            return 2
         # One line, like every other error, with the way to more help.
         hint = ""
         if exc.ctx is not None:

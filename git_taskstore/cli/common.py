@@ -99,14 +99,19 @@ _WHERE_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(!=|>=|<=|=|>|<|~)(.*)\Z", re.S)
 
 
 def parse_value(text: str) -> Any:
-    """A --where value: JSON when it parses (3, 2.5, true, null, "quoted", [..]), else text."""
+    """A --where value: JSON when it parses (3, 2.5, true, null, "quoted", [..]), else text.
+
+    Text is stripped like JSON is: the pattern allows blanks around the operator, and
+    `status = open` used to look for " open" and silently match nothing. Quote a value
+    to keep blanks at its ends (title~" x").
+    """
     stripped = text.strip()
     if not stripped:
         return text
     try:
         return orjson.loads(stripped)
     except orjson.JSONDecodeError:
-        return text
+        return stripped
 
 
 def parse_where(expressions: Iterable[str]) -> list[Filter]:

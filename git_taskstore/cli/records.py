@@ -24,18 +24,33 @@ def _parse_records(text: str, source: str) -> list[dict[str, Any]]:
     from ..errors import ValidationError
     from ..jsonl import loads
 
+    # One JSON object spread over several lines (jq's default output, "$(cat rec.json)")
+    # is one record: it used to be read line by line and refused as invalid JSON.
+    if "\n" in text.strip():
+        try:
+            whole = loads(text)
+        except ValueError:
+            pass
+        else:
+            if isinstance(whole, dict):
+                return [whole]
+    lines = text.splitlines()
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        # Name the line wherever there are lines to count (stdin, a file of JSON lines for
+        # `import --collection`); it used to be named for stdin only.
+        where = source if source == "argument" and len(lines) == 1 else f"{source}:{number}"
         try:
             value = loads(line)
         except ValueError as exc:
-            where = f"{source}:{number}" if source == "stdin" else source
             raise ValidationError(f"{where}: not valid JSON ({str(exc).split(':')[0]})") from None
         if not isinstance(value, dict):
-            where = f"{source}:{number}" if source == "stdin" else source
-            kind = "an array" if isinstance(value, list) else f"{type(value).__name__}"
+            # JSON's names for the types, not Python's ("got str" became "got a string").
+            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
+                type(value), "null" if value is None else "a number"
+            )
             raise ValidationError(f"{where}: a record must be a JSON object, got {kind}")
         records.append(value)
     return records
@@ -71,7 +86,9 @@ def put(
     if record is not None:
         records = _parse_records(record, "argument")
     elif sys.stdin is None or sys.stdin.isatty():
-        raise ValidationError(
+        # No JSON argument and nothing piped in: a missing argument, so a usage error
+        # (exit 2) like any other missing argument; it used to exit 1.
+        raise click.UsageError(
             "nothing to put: give a JSON record as an argument, or JSON lines on stdin"
         )
     else:
@@ -81,7 +98,9 @@ def put(
     with open_store(store_dir, create=True) as store:
         written = store.collection(collection).put_many(records, merge=merge)
     if as_json:
-        emit_json(written[0] if record is not None else written)
+        # An argument may hold several JSON lines: print them all (an array), not only the
+        # first; one record from the argument stays an object.
+        emit_json(written[0] if record is not None and len(written) == 1 else written)
     else:
         for item in written:
             click.echo(f"put {collection}/{item['id']}")
@@ -170,7 +189,12 @@ def list_(
     validate_collection(collection)
     filters = parse_where(where)
     if sort:
-        validate_field(sort.removeprefix("-"))
+        # A bad --sort is a usage error (exit 2), like a bad --where; it used to escape as
+        # a ValidationError and exit 1.
+        try:
+            validate_field(sort.removeprefix("-"))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sort") from None
     with open_store(store_dir) as store:
         coll = store.collection(collection)
         if count_only:

@@ -18,7 +18,7 @@ from .common import emit_json, json_option, open_store, store_option
 def backup(dest: str, store_dir: str | None, as_json: bool) -> int:
     """Copy the store's files (not the cache) into the new folder DEST.
 
-    DEST opens as a store of its own: `git taskstore --store DEST list ...`.
+    DEST opens as a store of its own: `git taskstore list --store DEST ...`.
     """
     from ..paths import display_path
 
@@ -87,7 +87,9 @@ def import_(file: str, collection: str | None, store_dir: str | None, as_json: b
         except ValueError:
             from .records import _parse_records
 
-            payload = {collection: _parse_records(data.decode("utf-8", "replace"), file)}
+            # Errors name the line as stdin:N when FILE is "-" (it said "-: ...", no line).
+            source = "stdin" if file == "-" else file
+            payload = {collection: _parse_records(data.decode("utf-8", "replace"), source)}
     else:
         try:
             payload = loads(data)
