@@ -12,6 +12,7 @@ other processes keep seeing the previous state until the commit: never an empty 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
@@ -19,18 +20,23 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
 from . import jsonl
 from .jsonl import BadLine, Winner
+from .paths import display_path
 from .records import Filter, Op
 
 log = logging.getLogger("git_taskstore")
 
-SCHEMA_VERSION = 1
-# How much of the already-read file is compared to make sure a grown file kept its prefix.
+SCHEMA_VERSION = 2
+# How much of the start and of the end of the already-read bytes is compared to make sure a
+# grown file kept its prefix (an append), rather than being rewritten.
+HEAD_BYTES = 256
 TAIL_BYTES = 256
+# Files are read in blocks so memory follows the number of ids, not the file's size.
+READ_BLOCK = 8 << 20
 # At most this many bad lines are named one by one in the log per sync.
 MAX_LOGGED_BAD_LINES = 5
 
@@ -38,10 +44,11 @@ MAX_LOGGED_BAD_LINES = 5
 def racy_window_ns(mtime_ns: int) -> int:
     """How long after a file's mtime another write could leave the same mtime.
 
-    Linux filesystems stamp files from a coarse clock (a few ms); FAT, HFS+ and some
-    network filesystems keep whole seconds, seen as an mtime with no sub-second part.
+    Linux filesystems stamp files from the kernel's coarse clock, at most a 10 ms tick
+    behind the fine clock this process reads; FAT, HFS+ and some network filesystems keep
+    whole seconds, seen as an mtime with no sub-second part.
     """
-    return 2_000_000_000 if mtime_ns % 1_000_000_000 == 0 else 100_000_000
+    return 2_000_000_000 if mtime_ns % 1_000_000_000 == 0 else 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,7 @@ class FileState:
     lines: int  # newlines in data[:offset]
     crc: int  # crc32 and adler32 of data[:offset], kept incrementally
     adler: int
+    head: bytes  # data[:HEAD_BYTES]
     tail: bytes  # data[offset - TAIL_BYTES:offset]
     synced_ns: int  # wall clock just before the file was last read
     bad_lines: int
@@ -68,7 +76,81 @@ class FileState:
         )
 
     def is_racy(self) -> bool:
+        """Read so soon after its last change that a same-size rewrite could hide."""
         return self.synced_ns - self.mtime_ns < racy_window_ns(self.mtime_ns)
+
+
+EMPTY_STATE = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None)
+
+
+class _Digest:
+    """The running crc32/adler32, line count, head and tail of the bytes read so far."""
+
+    __slots__ = ("adler", "crc", "head", "lines", "offset", "tail")
+
+    def __init__(self, state: FileState = EMPTY_STATE) -> None:
+        self.offset = state.offset
+        self.lines = state.lines
+        self.crc = state.crc
+        self.adler = state.adler
+        self.head = state.head
+        self.tail = state.tail
+
+    def feed(self, data: bytes) -> None:
+        self.offset += len(data)
+        self.lines += data.count(b"\n")
+        self.crc = zlib.crc32(data, self.crc)
+        self.adler = zlib.adler32(data, self.adler)
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[: HEAD_BYTES - len(self.head)]
+        self.tail = (
+            data[-TAIL_BYTES:] if len(data) >= TAIL_BYTES else (self.tail + data)[-TAIL_BYTES:]
+        )
+
+    def state(
+        self, st: os.stat_result, synced_ns: int, bad_lines: int, conflict: int | None = None
+    ) -> FileState:
+        return FileState(
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            self.offset,
+            self.lines,
+            self.crc,
+            self.adler,
+            self.head,
+            self.tail,
+            synced_ns,
+            bad_lines,
+            conflict,
+        )
+
+
+def _consume(
+    handle: BinaryIO, digest: _Digest, winners: dict[str, Winner], bad: list[BadLine]
+) -> None:
+    """Read ``handle`` to its end in blocks, reducing whole lines into ``winners``.
+
+    The store lock is held, so a last line without a newline is final (a torn write or a
+    hand-edited file), not a writer half-way through.
+    """
+    carry = b""
+    while True:
+        block = handle.read(READ_BLOCK)
+        if not block:
+            break
+        if carry:
+            block = carry + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            carry = block
+            continue
+        part, carry = block[:cut], block[cut:]
+        jsonl.reduce_lines(part, digest.lines + 1, winners, bad)
+        digest.feed(part)
+    if carry:
+        jsonl.reduce_lines(carry, digest.lines + 1, winners, bad)
+        digest.feed(carry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +192,9 @@ class Cache:
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
+            # Records are a few hundred bytes: 16 KiB pages make bulk rebuilds and their
+            # checkpoints cheaper. Only takes effect on a new file, before WAL mode.
+            conn.execute("PRAGMA page_size = 16384")
             conn.execute("PRAGMA journal_mode = WAL")
             # The cache is derived from fsynced JSONL: losing its last transaction to a
             # power cut costs a catch-up, never data.
@@ -146,7 +231,7 @@ class Cache:
 
     def file_state(self, collection: str) -> FileState | None:
         row = self.conn.execute(
-            "SELECT inode, size, mtime_ns, offset, lines, crc, adler, tail, synced_ns,"
+            "SELECT inode, size, mtime_ns, offset, lines, crc, adler, head, tail, synced_ns,"
             " bad_lines, conflict_line FROM files WHERE collection = ?",
             (collection,),
         ).fetchone()
@@ -158,29 +243,30 @@ class Cache:
     def _save_state(self, collection: str, state: FileState) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO files (collection, inode, size, mtime_ns, offset, lines,"
-            " crc, adler, tail, synced_ns, bad_lines, conflict_line)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                collection,
-                state.inode,
-                state.size,
-                state.mtime_ns,
-                state.offset,
-                state.lines,
-                state.crc,
-                state.adler,
-                state.tail,
-                state.synced_ns,
-                state.bad_lines,
-                state.conflict_line,
-            ),
+            " crc, adler, head, tail, synced_ns, bad_lines, conflict_line)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (collection, *(getattr(state, f) for f in FileState.__slots__)),
         )
 
-    def freshness(self, collection: str, path: str) -> str:
-        """'fresh', 'stale', 'new', 'deleted', 'absent' or 'conflict' without reading data.
+    def needs_sync(self, collection: str, path: str) -> tuple[bool, FileState | None]:
+        """(whether the file may differ from the cache, the cached state): one stat.
 
-        'fresh' needs an exact stat match outside the racy window; a racy file compares
-        its content hash.
+        The fast path of every read; anything short of an exact stat match outside the
+        racy window is left to sync(), under the lock.
+        """
+        state = self.file_state(collection)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return state is not None, state
+        if state is None or not state.matches(st) or state.is_racy():
+            return True, state
+        return False, state
+
+    def freshness(self, collection: str, path: str) -> str:
+        """'fresh', 'stale', 'new', 'deleted', 'absent' or 'conflict', changing nothing.
+
+        A file inside the racy window is compared by content hash.
         """
         state = self.file_state(collection)
         try:
@@ -191,10 +277,8 @@ class Cache:
             return "new"
         if not state.matches(st):
             return "stale"
-        if state.is_racy():
-            data = _read(path, 0)
-            if data is None or not _same_hash(state, data):
-                return "stale"
+        if state.is_racy() and not _same_content(state, path):
+            return "stale"
         return "conflict" if state.conflict_line is not None else "fresh"
 
     # --- sync -------------------------------------------------------------------------
@@ -217,110 +301,79 @@ class Cache:
         if full or state is None or st.st_ino != state.inode or st.st_size < state.offset:
             return self._rebuild(collection, path, synced_ns)
         if st.st_size == state.offset:
-            if state.matches(st) and not state.is_racy():
-                # FIX (tests/test_store.py::test_writes_to_a_conflicted_collection_are_
-                # refused_without_writing[a-minute-old-after-a-read]): an unchanged file
-                # whose conflict markers were already recorded was reported "fresh", so
-                # _fresh_locked let put/delete append to a file with conflict markers.
-                if state.conflict_line is not None:
-                    return SyncResult(collection, "conflict")
-                return SyncResult(collection, "fresh")
-            data = _read(path, 0)
-            if data is None:
-                return self._sync(collection, path, full)
-            if len(data) == state.offset and _same_hash(state, data):
-                # Touched, or inside the racy window, but the same bytes: remember the new
-                # stat (and the later read time, which ends the racy window).
-                st = os.stat(path)
-                self._save_state(collection, _replace_stat(state, st, synced_ns))
-                if state.conflict_line is not None:
-                    return SyncResult(collection, "conflict")
-                return SyncResult(collection, "fresh")
-            return self._rebuild(collection, path, synced_ns, data)
+            if not state.matches(st) or state.is_racy():
+                # Touched, or read too soon after a change: compare the bytes.
+                if not _same_content(state, path):
+                    return self._rebuild(collection, path, synced_ns)
+                # The same bytes: remember the new stat and the later read time, which
+                # ends the racy window once it is far enough from the mtime.
+                state = replace(
+                    state,
+                    inode=st.st_ino,
+                    size=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                    synced_ns=synced_ns,
+                )
+                self._save_state(collection, state)
+            action = "conflict" if state.conflict_line is not None else "fresh"
+            return SyncResult(collection, action)
         return self._catch_up(collection, path, state, synced_ns)
 
     def _catch_up(self, collection: str, path: str, state: FileState, synced_ns: int) -> SyncResult:
-        start = max(0, state.offset - len(state.tail))
-        chunk = _read(path, start)
-        if chunk is None:
+        if state.conflict_line is not None:
             return self._rebuild(collection, path, synced_ns)
-        prefix_len = state.offset - start
-        if chunk[:prefix_len] != state.tail or len(chunk) < prefix_len:
+        winners: dict[str, Winner] = {}
+        bad: list[BadLine] = []
+        digest = _Digest(state)
+        try:
+            with open(path, "rb") as handle:
+                if not _prefix_kept(handle.fileno(), state):
+                    return self._rebuild(collection, path, synced_ns)
+                handle.seek(state.offset)
+                _consume(handle, digest, winners, bad)
+                st = os.fstat(handle.fileno())
+        except FileNotFoundError:
+            return self._sync(collection, path, False)
+        if any(item.reason == jsonl.MARKER for item in bad):
             return self._rebuild(collection, path, synced_ns)
-        new = chunk[prefix_len:]
-        partial = state.offset > 0 and not state.tail.endswith(b"\n")
-        if partial and not new.startswith(b"\n"):
-            # Bytes glued onto a line we already read as complete: read the file anew.
-            return self._rebuild(collection, path, synced_ns)
-        marker = jsonl.conflict_marker_line(new)
-        if marker is not None or state.conflict_line is not None:
-            return self._rebuild(collection, path, synced_ns)
-        # The store lock is held, so a last line without a newline is final (a torn write
-        # or a hand-edited file), not a writer half-way through.
-        first_line = state.lines + 1
-        winners, bad = jsonl.reduce_lines(new, first_line)
         self._upsert(collection, winners)
-        st = os.stat(path)
-        self._save_state(
-            collection,
-            FileState(
-                inode=st.st_ino,
-                size=st.st_size,
-                mtime_ns=st.st_mtime_ns,
-                offset=state.offset + len(new),
-                lines=state.lines + new.count(b"\n"),
-                crc=zlib.crc32(new, state.crc),
-                adler=zlib.adler32(new, state.adler),
-                tail=(state.tail + new)[-TAIL_BYTES:],
-                synced_ns=synced_ns,
-                bad_lines=state.bad_lines + len(bad),
-                conflict_line=None,
-            ),
-        )
+        self._save_state(collection, digest.state(st, synced_ns, state.bad_lines + len(bad)))
         _log_bad(path, bad)
-        return SyncResult(collection, "caught-up", new.count(b"\n"), tuple(bad))
+        return SyncResult(collection, "caught-up", digest.lines - state.lines, tuple(bad))
 
-    def _rebuild(
-        self, collection: str, path: str, synced_ns: int, data: bytes | None = None
-    ) -> SyncResult:
-        if data is None:
-            data = _read(path, 0)
-            if data is None:
-                self.drop(collection)
-                return SyncResult(collection, "dropped")
-        st = os.stat(path)
-        base_state = FileState(
-            inode=st.st_ino,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            offset=len(data),
-            lines=data.count(b"\n"),
-            crc=zlib.crc32(data),
-            adler=zlib.adler32(data),
-            tail=data[-TAIL_BYTES:],
-            synced_ns=synced_ns,
-            bad_lines=0,
-            conflict_line=None,
-        )
-        marker = jsonl.conflict_marker_line(data)
+    def _rebuild(self, collection: str, path: str, synced_ns: int) -> SyncResult:
+        with _gc_paused():
+            return self._rebuild_unpaused(collection, path, synced_ns)
+
+    def _rebuild_unpaused(self, collection: str, path: str, synced_ns: int) -> SyncResult:
+        winners: dict[str, Winner] = {}
+        bad: list[BadLine] = []
+        digest = _Digest()
+        try:
+            with open(path, "rb") as handle:
+                _consume(handle, digest, winners, bad)
+                st = os.fstat(handle.fileno())
+        except FileNotFoundError:
+            self.drop(collection)
+            return SyncResult(collection, "dropped")
+        marker = next((item.line for item in bad if item.reason == jsonl.MARKER), None)
         if marker is not None:
             # Keep whatever the table held: the collection is unreadable until resolved,
             # and the old rows cost nothing.
             self._ensure_table(collection)
-            self._save_state(collection, _with(base_state, conflict_line=marker))
+            self._save_state(collection, digest.state(st, synced_ns, 0, marker))
             return SyncResult(collection, "conflict")
-        winners, bad = jsonl.reduce_lines(data)
         conn = self.conn
         conn.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
         self._ensure_table(collection, with_indexes=False)
         conn.executemany(
             f"INSERT INTO {_table(collection)} (id, data, updated_at, deleted) VALUES (?,?,?,?)",
-            [(rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()],
+            ((rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()),
         )
         self._create_indexes(collection)
-        self._save_state(collection, _with(base_state, bad_lines=len(bad)))
+        self._save_state(collection, digest.state(st, synced_ns, len(bad)))
         _log_bad(path, bad)
-        return SyncResult(collection, "rebuilt", base_state.lines, tuple(bad))
+        return SyncResult(collection, "rebuilt", digest.lines, tuple(bad))
 
     def record_append(
         self, collection: str, path: str, start: int, payload: bytes, winners: dict[str, Winner]
@@ -334,34 +387,18 @@ class Cache:
         self._upsert(collection, winners)
         state = self.file_state(collection)
         if state is None and start == 0:
-            # FIX (tests/test_store.py::test_a_deleted_file_empties_its_collection): the
-            # append created the file (it did not exist when the writer synced under this
-            # lock). Without a state row the rows just upserted had no file behind them:
-            # deleting the file before the next read left them visible ("absent", not
-            # "deleted"). Start from the state of an empty file and advance it as usual.
-            state = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", 0, 0, None)
+            # The append created the file: start from the state of an empty file, so the
+            # rows just written have a file behind them (deleting it empties the table).
+            state = EMPTY_STATE
         if state is None or state.offset != start or state.conflict_line is not None:
             return
         st = os.stat(path)
         if st.st_size != start + len(payload):
             return
-        self._save_state(
-            collection,
-            FileState(
-                inode=st.st_ino,
-                size=st.st_size,
-                mtime_ns=st.st_mtime_ns,
-                offset=st.st_size,
-                lines=state.lines + payload.count(b"\n"),
-                crc=zlib.crc32(payload, state.crc),
-                adler=zlib.adler32(payload, state.adler),
-                tail=(state.tail + payload)[-TAIL_BYTES:],
-                # The file was written after the last read: only its new mtime matters.
-                synced_ns=time.time_ns(),
-                bad_lines=state.bad_lines,
-                conflict_line=None,
-            ),
-        )
+        digest = _Digest(state)
+        digest.feed(payload)
+        # The file was written after the last read: only its new mtime matters.
+        self._save_state(collection, digest.state(st, time.time_ns(), state.bad_lines))
 
     def _upsert(self, collection: str, winners: dict[str, Winner]) -> None:
         if not winners:
@@ -514,7 +551,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         conn.execute(
             "CREATE TABLE files (collection TEXT PRIMARY KEY, inode INTEGER, size INTEGER,"
             " mtime_ns INTEGER, offset INTEGER, lines INTEGER, crc INTEGER, adler INTEGER,"
-            " tail BLOB, synced_ns INTEGER, bad_lines INTEGER, conflict_line INTEGER)"
+            " head BLOB, tail BLOB, synced_ns INTEGER, bad_lines INTEGER, conflict_line INTEGER)"
         )
         conn.execute(
             "CREATE TABLE indexes (collection TEXT, field TEXT, PRIMARY KEY (collection, field))"
@@ -527,20 +564,21 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 
 
 def _where(filters: Sequence[Filter]) -> tuple[str, list[Any]]:
+    """SQL for ANDed filters. Values only match values of the same JSON type: true is not 1,
+    and 0 is not less than "open" (SQLite alone would say both)."""
     clauses: list[str] = []
     params: list[Any] = []
     for f in filters:
         expr = _expr(f.field)
         value = f.value
         if f.op is Op.EQ:
-            if value is None:
-                clauses.append(f"{expr} IS NULL")
-            else:
-                clauses.append(f"{expr} = ?")
-                params.append(value)
+            clauses.append(_equals(f.field, value, params))
         elif f.op is Op.NE:
-            clauses.append(f"{expr} IS NOT ?")
-            params.append(value)
+            clauses.append(
+                f"{expr} IS NOT NULL"
+                if value is None
+                else f"NOT COALESCE({_equals(f.field, value, params)}, 0)"
+            )
         elif f.op is Op.CONTAINS:
             if f.field == "id":
                 clauses.append("id LIKE ? ESCAPE '\\'")
@@ -555,20 +593,66 @@ def _where(filters: Sequence[Filter]) -> tuple[str, list[Any]]:
                 params.extend([value, _like(value)])
         elif f.op is Op.IN:
             assert isinstance(value, list | tuple)
-            present = [v for v in value if v is not None]
-            parts = []
-            if present:
-                parts.append(f"{expr} IN ({', '.join('?' * len(present))})")
-                params.extend(present)
-            if len(present) != len(value):
-                parts.append(f"{expr} IS NULL")
-            clauses.append(f"({' OR '.join(parts)})" if parts else "0")
+            clauses.append(_one_of(f.field, value, params))
         else:
             sql_op = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}[f.op]
-            clauses.append(f"{expr} {sql_op} ?")
+            clauses.append(f"({expr} {sql_op} ?{_same_type(f.field, value)})")
             params.append(value)
     where = "".join(f" AND {c}" for c in clauses)
     return where, params
+
+
+def _equals(field: str, value: Any, params: list[Any]) -> str:
+    """``field = value``, index-friendly: the indexed expression compared with ``?``."""
+    expr = _expr(field)
+    if value is None:
+        return f"{expr} IS NULL"
+    if isinstance(value, bool) and field != "id":
+        return f"json_type(data, '$.{field}') = '{'true' if value else 'false'}'"
+    params.append(value)
+    # json_extract returns text for strings and for arrays/objects (their JSON), and
+    # integers for numbers and for true/false: only those look-alikes need the type check,
+    # and leaving it off elsewhere keeps a count of a common value inside the index.
+    ambiguous = (isinstance(value, str) and value[:1] in ("[", "{")) or (
+        not isinstance(value, str) and value in (0, 1)
+    )
+    return f"({expr} = ?{_same_type(field, value) if ambiguous else ''})"
+
+
+def _one_of(field: str, values: Sequence[Any], params: list[Any]) -> str:
+    """``field IN values``: one ``IN (...)`` per JSON type, so the usual single-type list
+    stays one index-friendly clause. Each part appends its parameters as it is built."""
+    expr = _expr(field)
+    groups: dict[str, list[Any]] = {}
+    singles: list[Any] = []  # null and booleans: matched by type alone
+    for value in values:
+        if value is None or isinstance(value, bool):
+            singles.append(value)
+        else:
+            groups.setdefault(json_types(value), []).append(value)
+    parts: list[str] = []
+    for members in groups.values():
+        marks = ", ".join("?" * len(members))
+        parts.append(f"({expr} IN ({marks}){_same_type(field, members[0])})")
+        params.extend(members)
+    parts.extend(_equals(field, value, params) for value in singles)
+    return f"({' OR '.join(parts)})" if parts else "0"
+
+
+def _same_type(field: str, value: Any) -> str:
+    """An AND clause that keeps only stored values of the same JSON type as ``value``."""
+    if field == "id":
+        return "" if isinstance(value, str) else " AND 0"
+    kind = json_types(value)
+    return f" AND json_type(data, '$.{field}') IN ({kind})"
+
+
+def json_types(value: Any) -> str:
+    if isinstance(value, bool):
+        return "'true', 'false'"
+    if isinstance(value, int | float):
+        return "'integer', 'real'"
+    return "'text'"
 
 
 def _like(value: object) -> str:
@@ -577,33 +661,52 @@ def _like(value: object) -> str:
     return f"%{escaped}%"
 
 
-def _read(path: str, start: int) -> bytes | None:
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cycle collector while a rebuild holds ~10^5 acyclic objects alive: each
+    collection would walk all of them (measured: 260 ms of a 1.4 s rebuild)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _prefix_kept(fd: int, state: FileState) -> bool:
+    """Whether a grown file still starts and ends (up to the old size) as it was read.
+
+    Head and tail are what an append cannot change and a rewrite almost always does;
+    checking them costs two small reads instead of the whole prefix.
+    """
+    if os.pread(fd, len(state.head), 0) != state.head:
+        return False
+    if os.pread(fd, len(state.tail), state.offset - len(state.tail)) != state.tail:
+        return False
+    if state.offset and not state.tail.endswith(b"\n"):
+        # The last line read had no newline: only a newline may follow it, else bytes
+        # were glued onto a line already read as complete.
+        return os.pread(fd, 1, state.offset) == b"\n"
+    return True
+
+
+def _same_content(state: FileState, path: str) -> bool:
+    """Whether the file holds exactly the bytes the cache read (hashed block by block)."""
+    crc, adler, size = zlib.crc32(b""), zlib.adler32(b""), 0
     try:
         with open(path, "rb") as handle:
-            if start:
-                handle.seek(start)
-            return handle.read()
+            while block := handle.read(READ_BLOCK):
+                crc = zlib.crc32(block, crc)
+                adler = zlib.adler32(block, adler)
+                size += len(block)
     except FileNotFoundError:
-        return None
-
-
-def _same_hash(state: FileState, data: bytes) -> bool:
-    return zlib.crc32(data) == state.crc and zlib.adler32(data) == state.adler
-
-
-def _with(state: FileState, **changes: Any) -> FileState:
-    from dataclasses import replace
-
-    return replace(state, **changes)
-
-
-def _replace_stat(state: FileState, st: os.stat_result, synced_ns: int) -> FileState:
-    return _with(
-        state, inode=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns, synced_ns=synced_ns
-    )
+        return False
+    return (size, crc, adler) == (state.offset, state.crc, state.adler)
 
 
 def _log_bad(path: str, bad: Sequence[BadLine]) -> None:
+    path = display_path(path)
     for item in bad[:MAX_LOGGED_BAD_LINES]:
         log.warning(
             "%s:%d: %s; line skipped (`git taskstore check` lists every problem)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -168,26 +169,39 @@ def backup(store: Store, dest: str | os.PathLike[str]) -> list[str]:
         )
 
     def run() -> list[str]:
-        copied = []
+        copied: list[str] = []
         with store.locked():
-            tmp = dest + ".partial"
-            shutil.rmtree(tmp, ignore_errors=True)
-            for root, dirs, files in os.walk(store.path):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                rel_root = os.path.relpath(root, store.path)
-                os.makedirs(os.path.join(tmp, rel_root), exist_ok=True)
-                for name in sorted(files):
-                    if name in UNTRACKED_NAMES or name.endswith(".tmp"):
-                        continue
-                    rel = os.path.normpath(os.path.join(rel_root, name))
-                    shutil.copy2(os.path.join(root, name), os.path.join(tmp, rel))
-                    copied.append(rel)
-            if os.path.isdir(dest):
-                os.rmdir(dest)
-            os.replace(tmp, dest)
+            # Copied beside DEST, then renamed: a backup is there whole or not at all.
+            parent = os.path.dirname(dest)
+            os.makedirs(parent, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix="." + os.path.basename(dest) + ".", dir=parent)
+            try:
+                copied.extend(_copy_tracked(store.path, tmp))
+                if os.path.isdir(dest):
+                    os.rmdir(dest)
+                os.replace(tmp, dest)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         return copied
 
     return store._guarded(run)
+
+
+def _copy_tracked(src: str, dst: str) -> list[str]:
+    """Copy a store folder's tracked files (not the cache, lock or temp files)."""
+    copied = []
+    for root, dirs, files in os.walk(src):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_root = os.path.relpath(root, src)
+        os.makedirs(os.path.join(dst, rel_root), exist_ok=True)
+        for name in sorted(files):
+            if name in UNTRACKED_NAMES or name.endswith(".tmp"):
+                continue
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            shutil.copy2(os.path.join(root, name), os.path.join(dst, rel))
+            copied.append(rel)
+    return copied
 
 
 def import_data(store: Store, data: dict[str, list[dict[str, Any]]]) -> ImportResult:

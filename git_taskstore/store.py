@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from filelock import FileLock, Timeout
-
 from . import jsonl, maintenance
 from .cache import Cache, CacheCorrupt, SyncResult
 from .errors import (
@@ -37,6 +35,8 @@ from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_N
 from .records import Filter, Record
 
 if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
     from .maintenance import CollectionStatus, CompactResult, ImportResult, Problem
 
 log = logging.getLogger("git_taskstore")
@@ -123,7 +123,8 @@ class Store:
         self.path = os.path.abspath(store_dir)
         self._mutex = threading.RLock()
         self._prepare_dir(create)
-        self._lock = FileLock(os.path.join(self.path, LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+        self._lock: BaseFileLock | None = None
+        self._ignores_checked = False
         self._cache = self._open_cache()
         self._closed = False
 
@@ -210,8 +211,8 @@ class Store:
         try:
             return Cache(db)
         except CacheCorrupt as exc:
-            log.warning(
-                "note: cache %s was unreadable (%s); rebuilding it from the JSONL files",
+            log.info(
+                "cache %s was unreadable (%s); rebuilding it from the JSONL files",
                 display_path(db),
                 exc,
             )
@@ -226,9 +227,9 @@ class Store:
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         """The cache went bad under us: replace it (under the lock) and go on."""
-        with self._lock:
-            log.warning(
-                "note: cache %s is damaged (%s); rebuilding it from the JSONL files",
+        with self.locked():
+            log.info(
+                "cache %s is damaged (%s); rebuilding it from the JSONL files",
                 display_path(os.path.join(self.path, DB_NAME)),
                 exc,
             )
@@ -276,14 +277,30 @@ class Store:
     def locked(self) -> Iterator[None]:
         """Hold the store's write lock (re-entrant within a thread)."""
         with self._mutex:
+            if self._lock is None:
+                # Imported here: filelock costs ~20 ms of start-up, and a read of a fresh
+                # cache never needs the lock.
+                from filelock import FileLock
+
+                self._lock = FileLock(os.path.join(self.path, LOCK_NAME), timeout=LOCK_TIMEOUT_S)
             try:
                 self._lock.acquire()
-            except Timeout:
+            except TimeoutError:
                 raise TaskstoreError(
                     f"the store {display_path(self.path)} has been locked by another process "
                     f"for {LOCK_TIMEOUT_S:.0f}s: wait for it to finish, or stop it"
                 ) from None
             try:
+                if not self._ignores_checked:
+                    # The lock file now exists: a store made by the Rust crate does not
+                    # ignore it yet, and it should not show up in `git status`.
+                    self._ignores_checked = True
+                    with suppress(OSError):
+                        if self._ensure_gitignore():
+                            log.info(
+                                "added the cache and lock files to %s",
+                                display_path(os.path.join(self.path, ".gitignore")),
+                            )
                 yield
             finally:
                 self._lock.release()
@@ -302,18 +319,22 @@ class Store:
         return sorted(names)
 
     def _fresh(self, collection: str) -> None:
-        """Make one collection's cache reflect its file; raise if it holds conflict markers."""
+        """Make one collection's cache reflect its file; raise if it holds conflict markers.
+
+        The common case costs one stat and one small query; anything else syncs under the
+        lock and decides from what the sync found.
+        """
         path = self.file_path(collection)
-        state = self._cache.freshness(collection, path)
-        if state in ("new", "stale", "deleted"):
+        needed, state = self._cache.needs_sync(collection, path)
+        if needed:
             with self.locked():
-                self._cache.sync(collection, path)
-            state = self._cache.freshness(collection, path)
-        if state == "conflict":
-            cached = self._cache.file_state(collection)
-            raise ConflictMarkersError(
-                display_path(path), cached.conflict_line if cached and cached.conflict_line else 0
-            )
+                action = self._cache.sync(collection, path).action
+            if action == "conflict":
+                state = self._cache.file_state(collection)
+            else:
+                return
+        if state is not None and state.conflict_line is not None:
+            raise ConflictMarkersError(display_path(path), state.conflict_line)
 
     def sync(self, *, full: bool = False) -> builtins.list[SyncResult]:
         """Bring the cache up to date with every JSONL file (rebuild all with full)."""

@@ -291,8 +291,14 @@ def test_list_sort_limit_offset_fields_count(seeded: Path) -> None:
     assert ok(cli("list", "tasks", "--count", "-w", "title~oauth", cwd=seeded)).out == "2\n"
     assert data(cli("list", "tasks", "--count", "--json", cwd=seeded)) == 4
 
-    empty = ok(cli("list", "nothing", cwd=seeded))
-    assert empty.out == "" and "no records" in empty.err
+    empty = ok(cli("list", "tasks", "-w", "status=nothing", cwd=seeded))
+    assert empty.out == "" and "no records in tasks match" in empty.err
+    # A misspelled collection is not an error (an empty one is valid), but it is named.
+    missing = ok(cli("list", "taks", cwd=seeded))
+    assert missing.out == "" and "no collection 'taks' (collections: tasks)" in missing.err
+    # --store works before the command name too.
+    before = ok(cli("--store", str(seeded / ".taskstore"), "list", "tasks", "--count", cwd="/"))
+    assert before.out == "4\n"
 
 
 # --- store commands --------------------------------------------------------------------

@@ -17,8 +17,6 @@ from git_taskstore.jsonl import (
     append_lines,
     atomic_write,
     conflict_marker_line,
-    current_versions,
-    iter_lines,
     parse_line,
     reduce_lines,
     validate_collection,
@@ -241,7 +239,8 @@ def test_reduce_lines_and_parse_line_agree_on_what_is_a_record(raw: bytes) -> No
     assert isinstance(parse_line(raw), str) == bool(bad)
 
 
-def test_current_versions_applies_the_same_rule_as_reduce_lines() -> None:
+def test_reduce_lines_block_by_block_matches_one_pass() -> None:
+    """The cache reads files in blocks cut at newlines; the result must not depend on it."""
     data = lines(
         line(id="a", v=1, updated_at=10),
         b"bad",
@@ -250,12 +249,18 @@ def test_current_versions_applies_the_same_rule_as_reduce_lines() -> None:
         line(id="a", v=3, updated_at=9),
         line(id="b", deleted=True, updated_at=6),
     )
-    winners, bad = current_versions(iter_lines(data))
-    reduced, reduced_bad = reduce_lines(data)
-    assert {k: (v, p.line) for k, (v, p) in winners.items()} == {
-        k: (w.version, w.line) for k, w in reduced.items()
-    }
-    assert bad == reduced_bad == [BadLine(2, bad[0].reason)]
+    whole, whole_bad = reduce_lines(data)
+    parts = data.split(b"\n")
+    winners: dict[str, Winner] = {}
+    bad: list[BadLine] = []
+    first, second, third = parts[:2], parts[2:4], parts[4:]  # lines 1-2, 3-4, 5-
+    number = 1
+    for block in (first, second, third):
+        reduce_lines(b"\n".join(block), number, winners, bad)
+        number += len(block)
+    assert winners == whole
+    assert list(winners) == list(whole)
+    assert bad == whole_bad == [BadLine(2, bad[0].reason)]
 
 
 # --- validation -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -56,6 +57,14 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", "-V", prog_name="git-taskstore")
+@click.option(
+    "--store",
+    metavar="DIR",
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, param, value: _use_store(value),
+    help="The store folder for the command (also accepted after the command name).",
+)
 def cli() -> None:
     """A git-native store for structured records.
 
@@ -68,16 +77,18 @@ def cli() -> None:
     """
 
 
+def _use_store(value: str | None) -> None:
+    # `git taskstore --store DIR list x` as well as `git taskstore list x --store DIR`:
+    # every command reads TASKSTORE_DIR when it is given no --store of its own.
+    if value:
+        os.environ["TASKSTORE_DIR"] = value
+
+
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        # The core logs a rebuilt cache at WARNING with its own "note: " prefix (nothing
-        # is lost, but a user should hear of it); printing "warning: note: ..." doubled
-        # the label, so such a message is shown as the note it says it is.
-        if message.startswith("note: "):
-            return message
+        # INFO is what the core says in passing (a rebuilt cache, a migration): a note.
         label = "note" if record.levelno < logging.WARNING else record.levelname.lower()
-        return f"{label}: {message}"
+        return f"{label}: {record.getMessage()}"
 
 
 def _setup_logging() -> None:

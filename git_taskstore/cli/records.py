@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -206,7 +207,11 @@ def list_(
         emit_json(rows)
         return 0
     if not rows:
-        click.echo(f"no records in {collection}" + (" match" if filters else ""), err=True)
+        if not os.path.exists(store.file_path(collection)):
+            known = ", ".join(store.collections()) or "none yet"
+            click.echo(f"no collection {collection!r} (collections: {known})", err=True)
+        else:
+            click.echo(f"no records in {collection}" + (" match" if filters else ""), err=True)
         return 0
     columns = [c.strip() for c in fields.split(",") if c.strip()] if fields else None
     print_table(rows, columns or default_columns(rows))
