@@ -227,25 +227,27 @@ def import_data(store: Store, data: dict[str, list[dict[str, Any]]]) -> ImportRe
 
 
 def check_file(path: str) -> list[Problem]:
-    """Every problem of one JSONL file: conflict markers, bad lines, a torn last line."""
-    shown = display_path(path)
+    """Every problem of one JSONL file: conflict markers, lines that are not records."""
     with open(path, "rb") as handle:
-        data = handle.read()
+        return problems_in(display_path(path), handle.read())
+
+
+def problems_in(shown: str, data: bytes) -> list[Problem]:
+    """The problems of JSONL text (a file, or a blob staged for a commit)."""
     problems = []
     for number, line in enumerate(data.split(b"\n"), 1):
-        if line.startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
+        if not line.strip():
+            continue
+        parsed = jsonl.parse_line(line)
+        if parsed == jsonl.MARKER:
             problems.append(
                 Problem(
                     shown,
                     number,
-                    "merge conflict marker: run `git taskstore resolve` "
-                    "or edit the file, then `git add` it",
+                    f"{jsonl.MARKER}: run `git taskstore resolve {shown}` "
+                    "(or edit the file), then `git add` it",
                 )
             )
-            continue
-        if not line.strip():
-            continue
-        parsed = jsonl.parse_line(line)
-        if isinstance(parsed, str):
+        elif isinstance(parsed, str):
             problems.append(Problem(shown, number, parsed))
     return problems

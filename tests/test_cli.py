@@ -151,8 +151,32 @@ def test_init_creates_the_store_and_twice_changes_nothing(tmp_path: Path) -> Non
     assert git(repo, "status", "--porcelain") == ""
 
     answer = data(cli("init", "--json", cwd=repo))
-    assert answer["created"] is False and answer["updated"] is False
+    assert answer["created"] is False and answer["changed"] == []
     assert snapshot(store) == before
+
+
+def test_init_wires_the_clone_and_twice_is_byte_for_byte_once(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ok(cli("init", cwd=repo))
+    wired = {
+        "attributes": (repo / ".gitattributes").read_bytes(),
+        "config": (repo / ".git" / "config").read_bytes(),
+        "hooks": snapshot(repo / ".git" / "hooks"),
+    }
+    assert wired["attributes"] == b".taskstore/*.jsonl merge=taskstore\n"
+    assert git(repo, "config", "merge.taskstore.driver").strip() == (
+        "git-taskstore-merge %O %A %B %L %P"
+    )
+    assert {"pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout"} <= set(
+        wired["hooks"]
+    )
+    again = ok(cli("init", cwd=repo))
+    assert again.out.splitlines() == ["store .taskstore is ready"]
+    assert {
+        "attributes": (repo / ".gitattributes").read_bytes(),
+        "config": (repo / ".git" / "config").read_bytes(),
+        "hooks": snapshot(repo / ".git" / "hooks"),
+    } == wired
 
 
 def test_init_completes_an_existing_gitignore(tmp_path: Path) -> None:
@@ -872,16 +896,13 @@ def test_writes_stay_refused_after_a_read_saw_the_conflict(repo: Path) -> None:
     assert_fails(delete, 1, "plans.jsonl:2", "conflict")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core rough edge (errors.py ConflictMarkersError, maintenance.check_file): the "
-    "fix they name, `git taskstore resolve`, is not a command (not in cli.COMMANDS)",
-)
-def test_the_fix_named_for_conflict_markers_is_a_command(repo: Path) -> None:
+def test_the_fix_named_for_conflict_markers_works(repo: Path) -> None:
     (repo / ".taskstore" / "plans.jsonl").write_bytes(CONFLICTED)
     line = assert_fails(cli("list", "plans", cwd=repo), 1)
     assert "git taskstore resolve" in line
-    ok(cli("resolve", "--help", cwd=repo))
+    ok(cli("resolve", cwd=repo))
+    ok(cli("list", "plans", cwd=repo))
+    ok(cli("check", cwd=repo))
 
 
 def test_a_torn_last_line_never_glues_onto_the_next_record(repo: Path) -> None:

@@ -35,6 +35,11 @@ COMMANDS: dict[str, str] = {
     "backup": "transfer:backup",
     "export-json": "transfer:export_json",
     "import": "transfer:import_",
+    "install-hooks": "gitcmds:install_hooks",
+    "uninstall-hooks": "gitcmds:uninstall_hooks",
+    "resolve": "gitcmds:resolve",
+    "merge": "gitcmds:merge",
+    "hook-run": "gitcmds:hook_run",
 }
 
 

@@ -11,23 +11,53 @@ from .common import emit_json, json_option, open_store, print_table, store_optio
 
 
 @click.command()
+@click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
+@click.option(
+    "--hooks-path",
+    "allow_hooks_path",
+    is_flag=True,
+    help="Install the hooks into core.hooksPath's folder even though it is set.",
+)
 @store_option
 @json_option
-def init(store_dir: str | None, as_json: bool) -> int:
-    """Create the store (idempotent: running it again changes nothing)."""
+def init(no_hooks: bool, allow_hooks_path: bool, store_dir: str | None, as_json: bool) -> int:
+    """Create the store and wire this clone to it (idempotent: twice is once).
+
+    Inside git it also configures the merge driver in this clone's .git/config
+    (merge.taskstore.*), declares it for the store's JSONL files in .gitattributes, and
+    installs the git hooks. Run it again in every fresh clone: git does not copy config.
+    """
+    from ..git import find_repo
+    from ..hooks import integrate
     from ..paths import default_store_dir, display_path
 
     path = default_store_dir(explicit=store_dir)
     existed = os.path.isdir(path)
     with open_store(store_dir, create=True) as store:
-        changed = store.init_files()
-    shown = display_path(path)
+        changed = ["updated .gitignore"] if store.init_files() else []
+    repo = find_repo(os.path.dirname(path))
+    integration = None
+    if repo is not None:
+        integration = integrate(repo, path, hooks=not no_hooks, allow_hooks_path=allow_hooks_path)
+        changed += integration.changed
+    for warning in integration.warnings if integration else []:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
-        emit_json({"store": path, "created": not existed, "updated": changed})
-    elif not existed:
-        click.echo(f"created an empty store in {shown}")
-    else:
-        click.echo(f"store {shown} is ready" + (" (updated .gitignore)" if changed else ""))
+        emit_json(
+            {
+                "store": path,
+                "created": not existed,
+                "changed": changed,
+                "git": asdict(integration) if integration else None,
+            }
+        )
+        return 0
+    shown = display_path(path)
+    click.echo(f"created an empty store in {shown}" if not existed else f"store {shown} is ready")
+    for line in changed:
+        click.echo(f"  {line}")
+    if repo is None:
+        click.echo("  (not in a git work tree: no merge driver or hooks)")
     return 0
 
 
@@ -77,15 +107,38 @@ def status(store_dir: str | None, as_json: bool) -> int:
     up); new: not read yet; deleted: the file is gone; conflict: the file holds merge
     conflict markers.
     """
+    from ..git import find_repo
+    from ..hooks import integration_status
     from ..paths import display_path
 
     with open_store(store_dir) as store:
         rows = [asdict(s) for s in store.status()]
         path = store.path
+    repo = find_repo(os.path.dirname(path))
+    integration = integration_status(repo, path) if repo is not None else None
+    for warning in integration.warnings if integration else []:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
-        emit_json({"store": path, "collections": rows})
+        emit_json(
+            {
+                "store": path,
+                "collections": rows,
+                "git": asdict(integration) if integration else None,
+            }
+        )
         return 0
     click.echo(f"store: {display_path(path)}")
+    if integration is None:
+        click.echo("git: not in a git work tree")
+    else:
+        installed = [name for name, ok in integration.hooks.items() if ok]
+        click.echo(f"merge driver: {'configured' if integration.driver else 'MISSING'}")
+        click.echo(f".gitattributes: {'applies' if integration.attribute else 'MISSING'}")
+        click.echo(
+            f"hooks: {len(installed)}/{len(integration.hooks)} installed in "
+            f"{display_path(integration.hooks_dir)}"
+            + (f" (core.hooksPath = {integration.hooks_path})" if integration.hooks_path else "")
+        )
     for row in rows:
         row["collection"] = row["name"]
     if rows:
@@ -142,17 +195,25 @@ def compact(collection: str | None, store_dir: str | None, as_json: bool) -> int
 
 
 @click.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
 @store_option
 @json_option
-def check(store_dir: str | None, as_json: bool) -> int:
+def check(paths: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
     """Validate every JSONL file and the cache; exit 1 naming file:line of each problem.
 
-    Use it as a CI gate on merged results: hosted merges (web UIs) never run the merge
-    driver, so a conflicted or broken file can only be caught here.
+    With PATHs, only those JSONL files (what the pre-commit framework passes). Use it as
+    a CI gate on merged results: hosted merges (web UIs) never run the merge driver, so
+    a conflicted or broken file can only be caught here.
     """
-    with open_store(store_dir) as store:
-        problems = store.check()
-        names = store.collections()
+    from ..maintenance import check_file
+
+    if paths:
+        problems = [p for path in paths for p in check_file(path)]
+        checked = f"{len(paths)} file(s)"
+    else:
+        with open_store(store_dir) as store:
+            problems = store.check()
+            checked = f"{len(store.collections())} collection(s)"
     if as_json:
         emit_json({"ok": not problems, "problems": [asdict(p) for p in problems]})
     elif problems:
@@ -160,5 +221,5 @@ def check(store_dir: str | None, as_json: bool) -> int:
             click.echo(str(problem))
         click.echo(f"{len(problems)} problem(s) found", err=True)
     else:
-        click.echo(f"ok: {len(names)} collection(s) checked")
+        click.echo(f"ok: {checked} checked")
     return 1 if problems else 0

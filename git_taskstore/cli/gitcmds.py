@@ -1,0 +1,186 @@
+"""Git commands: install-hooks, uninstall-hooks, resolve, merge, hook-run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import emit_json, json_option, store_option
+
+if TYPE_CHECKING:
+    from ..git import Repo
+    from ..hooks import InstallReport
+
+
+def require_repo() -> Repo:
+    from ..errors import TaskstoreError
+    from ..git import find_repo
+
+    repo = find_repo(os.getcwd())
+    if repo is None:
+        raise TaskstoreError("not inside a git work tree: run this in a clone (or `git init`)")
+    return repo
+
+
+def report_lines(report: InstallReport, verb: str) -> list[str]:
+    """Human lines for an InstallReport."""
+    from ..paths import display_path
+
+    where = display_path(report.hooks_dir)
+    lines = []
+    if report.kept_aside:
+        lines.append(
+            f"kept the existing {', '.join(report.kept_aside)} hook(s) as <name>.pre-taskstore; "
+            "they still run first"
+        )
+    if report.written:
+        lines.append(f"{verb} {', '.join(report.written)} in {where}")
+    if report.removed:
+        lines.append(f"removed {', '.join(report.removed)} from {where}")
+    if report.restored:
+        lines.append(f"put back the earlier {', '.join(report.restored)} hook(s)")
+    if not lines:
+        lines.append(f"hooks in {where} already up to date")
+    return lines
+
+
+@click.command("install-hooks")
+@click.option(
+    "--hooks-path",
+    "allow_hooks_path",
+    is_flag=True,
+    help="Install into the folder core.hooksPath names (refused by default: another tool "
+    "usually manages it).",
+)
+@json_option
+def install_hooks(allow_hooks_path: bool, as_json: bool) -> int:
+    """Write the five git hooks (idempotent; an existing hook is kept and still runs).
+
+    pre-commit refuses conflicted or broken JSONL; post-merge, post-rewrite and
+    post-checkout keep the cache fresh; pre-push runs `check`. They go where
+    `git rev-parse --git-path hooks` says, so linked worktrees share them.
+    """
+    from ..hooks import install_hooks as install
+
+    repo = require_repo()
+    report = install(repo, allow_hooks_path=allow_hooks_path)
+    if as_json:
+        emit_json(asdict(report))
+    else:
+        for line in report_lines(report, "installed"):
+            click.echo(line)
+    return 0
+
+
+@click.command("uninstall-hooks")
+@json_option
+def uninstall_hooks(as_json: bool) -> int:
+    """Remove git-taskstore's hooks and put back the ones that were there before."""
+    from ..hooks import uninstall_hooks as uninstall
+
+    repo = require_repo()
+    report = uninstall(repo)
+    if as_json:
+        emit_json(asdict(report))
+    else:
+        for line in report_lines(report, "installed"):
+            click.echo(line)
+    return 0
+
+
+@click.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--ours", "strategy", flag_value="ours", help="Keep our side of each conflict.")
+@click.option("--theirs", "strategy", flag_value="theirs", help="Keep their side.")
+@click.option(
+    "--newest",
+    "strategy",
+    flag_value="newest",
+    default=True,
+    help="Keep both sides' lines; the greater updated_at wins, theirs on a tie (default).",
+)
+@store_option
+@json_option
+def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_json: bool) -> int:
+    """Settle the merge conflicts in JSONL files of the store, leaving valid files.
+
+    Without PATH, every file of the store that holds conflict markers. Then `git add`
+    the files and finish the merge (`git commit`, or `git rebase --continue`).
+    """
+    from ..errors import ValidationError
+    from ..jsonl import atomic_write, conflict_marker_line
+    from ..maintenance import problems_in
+    from ..merge import resolve_conflicts
+    from ..paths import default_store_dir, display_path
+
+    if not paths:
+        folder = default_store_dir(explicit=store_dir)
+        if not os.path.isdir(folder):
+            raise ValidationError(f"no store at {display_path(folder)}: nothing to resolve")
+        candidates = sorted(
+            os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".jsonl")
+        )
+        paths = tuple(p for p in candidates if conflict_marker_line(_read(p)) is not None)
+    results = []
+    # Everything is checked before the first file is written.
+    settled: list[tuple[str, bytes, int]] = []
+    for path in paths:
+        try:
+            text, blocks = resolve_conflicts(_read(path), strategy)
+        except ValueError as exc:
+            raise ValidationError(f"{display_path(path)}:{exc}") from None
+        problems = problems_in(display_path(path), text)
+        if problems:
+            raise ValidationError(
+                f"{problems[0]}: the file would still not be valid JSONL after resolving; "
+                "edit it by hand"
+            )
+        settled.append((path, text, blocks))
+    for path, text, blocks in settled:
+        if blocks:
+            atomic_write(path, text)
+        results.append({"path": display_path(path), "conflicts": blocks, "strategy": strategy})
+    if as_json:
+        emit_json(results)
+    elif not results:
+        click.echo("no conflicts to resolve")
+    else:
+        for item in results:
+            click.echo(
+                f"{item['path']}: {item['conflicts']} conflict(s) resolved ({strategy}); "
+                f"now `git add {item['path']}`"
+            )
+    return 0
+
+
+def _read(path: str) -> bytes:
+    from ..errors import ValidationError
+
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="BASE OURS THEIRS [SIZE [PATH]]")
+def merge(args: tuple[str, ...]) -> int:
+    """The merge driver git runs (same as git-taskstore-merge): merge BASE and THEIRS into
+    OURS record by record; exit 0 when clean, 1 when a conflict remains."""
+    from ..driver import main as driver_main
+
+    return driver_main(list(args))
+
+
+@click.command("hook-run", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook_run(args: tuple[str, ...]) -> int:
+    """Run what a git-taskstore hook does: hook-run HOOK [ARGS]... (call it from your own
+    hooks when core.hooksPath is managed by another tool)."""
+    from ..hookrun import main as hook_main
+
+    return hook_main(list(args))

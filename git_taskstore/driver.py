@@ -1,0 +1,131 @@
+"""``git-taskstore-merge BASE OURS THEIRS [MARKER_SIZE [PATH]]``: the merge driver.
+
+Git runs it as ``git-taskstore-merge %O %A %B %L %P`` whenever both sides changed a
+``.taskstore/*.jsonl`` file: in merges, rebases, cherry-picks, reverts and stash pops.
+The result goes into OURS; exit 0 when clean, 1 when a conflict remains.
+
+It never leaves OURS alone silently: input that is not clean JSONL (conflict markers from
+a criss-cross merge base, lines that do not parse) and any internal error fall back to
+git's own three-way text merge, with markers, and exit 1. No click here: git starts this
+process for every merged file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+USAGE = "usage: git-taskstore-merge BASE OURS THEIRS [MARKER_SIZE [PATH]]"
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"git-taskstore-merge: {message}\n")
+
+
+def text_merge(base: bytes, ours: bytes, theirs: bytes, path: str) -> bytes:
+    """git's own three-way text merge (libgit2, through pygit2), markers included."""
+    import tempfile
+
+    import pygit2
+
+    def run(repo: pygit2.Repository) -> bytes:
+        entries = [
+            pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
+            for data in (base, ours, theirs)
+        ]
+        result = repo.merge_file_from_index(entries[0], entries[1], entries[2])
+        assert not isinstance(result, str)
+        contents: str | bytes = result.contents
+        return contents.encode() if isinstance(contents, str) else contents
+
+    found = pygit2.discover_repository(os.getcwd())
+    if found:
+        return run(pygit2.Repository(found))
+    # Outside a repository (a test, a manual run): a throwaway one holds the blobs.
+    with tempfile.TemporaryDirectory(prefix="taskstore-merge-") as tmp:
+        return run(pygit2.init_repository(tmp, bare=True))
+
+
+def fallback_merge(base: bytes, ours: bytes, theirs: bytes, path: str, marker_size: int) -> bytes:
+    """The text merge, or if even that fails, both whole files between markers."""
+    try:
+        return text_merge(base, ours, theirs, path)
+    except Exception as exc:
+        _say(f"{path}: text merge failed too ({type(exc).__name__}: {exc}); both sides kept")
+
+        def ended(data: bytes) -> bytes:
+            return data if not data or data.endswith(b"\n") else data + b"\n"
+
+        return (
+            b"<" * marker_size
+            + b" ours\n"
+            + ended(ours)
+            + b"=" * marker_size
+            + b"\n"
+            + ended(theirs)
+            + b">" * marker_size
+            + b" theirs\n"
+        )
+
+
+def merge_files(
+    base_path: str, ours_path: str, theirs_path: str, marker_size: int, path: str
+) -> int:
+    from .jsonl import atomic_write
+
+    with open(base_path, "rb") as b, open(ours_path, "rb") as o, open(theirs_path, "rb") as t:
+        base, ours, theirs = b.read(), o.read(), t.read()
+    try:
+        from .merge import NotJsonl, merge_records
+
+        try:
+            result = merge_records(base, ours, theirs, marker_size=marker_size)
+        except NotJsonl as exc:
+            _say(f"{path}: not clean JSONL ({exc}); falling back to a text merge")
+            data, clean = fallback_merge(base, ours, theirs, path, marker_size), False
+        else:
+            data, clean = result.data, result.clean
+            if not clean:
+                ids = ", ".join(c.id for c in result.conflicts[:5])
+                more = f" and {len(result.conflicts) - 5} more" if len(result.conflicts) > 5 else ""
+                _say(
+                    f"{path}: {len(result.conflicts)} record(s) changed on both sides at the "
+                    f"same updated_at ({ids}{more}): run `git taskstore resolve {path}` "
+                    "(--ours, --theirs or --newest), then `git add` it"
+                )
+    except Exception as exc:  # a bug of ours must not cost the user a side of the merge
+        _say(f"{path}: internal error ({type(exc).__name__}: {exc}); falling back to a text merge")
+        data, clean = fallback_merge(base, ours, theirs, path, marker_size), False
+    atomic_write(ours_path, data)
+    return 0 if clean else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        print(__doc__.split("\n\n", 1)[1].strip() if __doc__ else "")
+        return 0
+    if not 3 <= len(args) <= 5:
+        _say(USAGE)
+        return 2
+    marker_size = 7
+    if len(args) >= 4:
+        try:
+            marker_size = int(args[3])
+        except ValueError:
+            _say(f"MARKER_SIZE must be a number, got {args[3]!r}")
+            return 2
+        if marker_size < 1:
+            marker_size = 7
+    path = args[4] if len(args) == 5 else args[1]
+    try:
+        return merge_files(args[0], args[1], args[2], marker_size, path)
+    except OSError as exc:
+        _say(f"{path}: {exc.strerror}: {exc.filename}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Installing git-taskstore into a clone: the five hooks, the merge driver, the attribute.
+
+Hooks go where ``git rev-parse --git-path hooks`` says, so linked worktrees share them. Our
+scripts carry an id line: reinstalling is idempotent (byte for byte) and upgrades older
+versions. A hook that was there before is moved to ``<name>.pre-taskstore``; ours runs
+it first, and uninstall puts it back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .errors import TaskstoreError
+from .git import DRIVER_COMMAND, DRIVER_DESCRIPTION, DRIVER_NAME, Repo
+
+HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
+HOOK_ID = b"git-taskstore-hook-id: "
+LEGACY_SUFFIX = ".pre-taskstore"
+ATTRIBUTE = f"merge={DRIVER_NAME}"
+
+
+def hook_template(name: str) -> bytes:
+    """The script shipped in the package (the top-level hooks/ folder of the source)."""
+    try:
+        return resources.files("git_taskstore.hook_scripts").joinpath(name).read_bytes()
+    except ModuleNotFoundError:
+        # An editable install maps no data-only package; the source tree is right there.
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "hooks")
+        with open(os.path.join(source, name), "rb") as handle:
+            return handle.read()
+
+
+def render_hook(name: str) -> bytes:
+    hookrun = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
+    return (
+        hook_template(name)
+        .replace(b"@INSTALL_PYTHON@", _shell_quoted(sys.executable))
+        .replace(b"@HOOKRUN@", _shell_quoted(hookrun))
+    )
+
+
+def _shell_quoted(value: str) -> bytes:
+    # The template puts the value between single quotes.
+    return value.replace("'", "'\\''").encode()
+
+
+def is_ours(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return HOOK_ID in handle.read(4096)
+    except OSError:
+        return False
+
+
+@dataclass
+class InstallReport:
+    hooks_dir: str
+    written: list[str] = field(default_factory=list)  # installed or upgraded
+    kept_aside: list[str] = field(default_factory=list)  # foreign hooks moved to .pre-taskstore
+    unchanged: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # uninstall: foreign hooks put back
+    removed: list[str] = field(default_factory=list)
+    config_changed: bool = False
+    attributes_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.written
+            or self.kept_aside
+            or self.restored
+            or self.removed
+            or self.config_changed
+            or self.attributes_changed
+        )
+
+
+def check_hooks_path(repo: Repo, allow_hooks_path: bool) -> None:
+    if repo.hooks_path and not allow_hooks_path:
+        raise TaskstoreError(
+            f"core.hooksPath is set ({repo.hooks_path}), so hooks are managed elsewhere: "
+            "pass --hooks-path to install into that folder anyway, or run "
+            '`git taskstore hook-run HOOK "$@"` from your own hooks'
+        )
+
+
+def install_hooks(repo: Repo, *, allow_hooks_path: bool = False) -> InstallReport:
+    check_hooks_path(repo, allow_hooks_path)
+    report = InstallReport(repo.hooks_dir)
+    os.makedirs(repo.hooks_dir, exist_ok=True)
+    for name in HOOKS:
+        path = os.path.join(repo.hooks_dir, name)
+        script = render_hook(name)
+        if os.path.lexists(path) and not is_ours(path):
+            legacy = path + LEGACY_SUFFIX
+            if os.path.lexists(legacy):
+                raise TaskstoreError(
+                    f"{path} is not ours and {legacy} already exists: move one of them "
+                    "away, then install again"
+                )
+            os.replace(path, legacy)
+            report.kept_aside.append(name)
+        elif os.path.exists(path):
+            with open(path, "rb") as handle:
+                if handle.read() == script:
+                    report.unchanged.append(name)
+                    continue
+        _write_executable(path, script)
+        report.written.append(name)
+    return report
+
+
+def uninstall_hooks(repo: Repo) -> InstallReport:
+    report = InstallReport(repo.hooks_dir)
+    for name in HOOKS:
+        path = os.path.join(repo.hooks_dir, name)
+        legacy = path + LEGACY_SUFFIX
+        if os.path.lexists(path) and is_ours(path):
+            os.unlink(path)
+            report.removed.append(name)
+            if os.path.lexists(legacy):
+                os.replace(legacy, path)
+                report.restored.append(name)
+        else:
+            report.unchanged.append(name)
+    return report
+
+
+def hooks_installed(repo: Repo) -> dict[str, bool]:
+    return {name: is_ours(os.path.join(repo.hooks_dir, name)) for name in HOOKS}
+
+
+def _write_executable(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+# --- merge driver and attribute ------------------------------------------------------------
+
+
+def configure_driver(repo: Repo) -> bool:
+    """Write merge.taskstore.name/driver into this clone's config; True if anything changed."""
+    changed = repo.config_set(f"merge.{DRIVER_NAME}.name", DRIVER_DESCRIPTION)
+    changed |= repo.config_set(f"merge.{DRIVER_NAME}.driver", DRIVER_COMMAND)
+    return changed
+
+
+def driver_configured(repo: Repo) -> bool:
+    return repo.config_get(f"merge.{DRIVER_NAME}.driver") == DRIVER_COMMAND
+
+
+def attribute_pattern(repo: Repo, store_dir: str) -> str:
+    rel = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
+    return f"{rel}/*.jsonl"
+
+
+def ensure_attribute(repo: Repo, store_dir: str) -> bool:
+    """Declare the driver for the store's JSONL files in .gitattributes (once)."""
+    line = f"{attribute_pattern(repo, store_dir)} {ATTRIBUTE}"
+    path = os.path.join(repo.top, ".gitattributes")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        text = ""
+    if any(existing.split() == line.split() for existing in text.splitlines()):
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    from .jsonl import atomic_write
+
+    atomic_write(path, (text + line + "\n").encode("utf-8", "surrogateescape"))
+    return True
+
+
+def attribute_applies(repo: Repo, store_dir: str) -> bool:
+    """Whether git would use the driver for a JSONL file of this store."""
+    probe = os.path.relpath(os.path.join(store_dir, "probe.jsonl"), repo.top)
+    return repo.attribute(probe, "merge") == DRIVER_NAME
+
+
+# --- the whole integration of a clone --------------------------------------------------------
+
+
+@dataclass
+class Integration:
+    """What `init` did, or what `status` found, for one clone."""
+
+    driver: bool  # merge.taskstore.driver configured in this clone
+    attribute: bool  # .gitattributes sends the store's JSONL files to the driver
+    hooks: dict[str, bool]  # hook name -> ours installed
+    hooks_dir: str
+    hooks_path: str | None  # core.hooksPath, when set
+    changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def integrate(
+    repo: Repo, store_dir: str, *, hooks: bool = True, allow_hooks_path: bool = False
+) -> Integration:
+    """Configure the driver, declare the attribute and install the hooks: idempotent."""
+    changed = []
+    if configure_driver(repo):
+        changed.append("merge driver configured in .git/config")
+    if ensure_attribute(repo, store_dir):
+        changed.append(".gitattributes declares the merge driver")
+    warnings = []
+    if hooks:
+        try:
+            report = install_hooks(repo, allow_hooks_path=allow_hooks_path)
+        except TaskstoreError as exc:
+            warnings.append(f"hooks not installed: {exc}")
+        else:
+            if report.written:
+                changed.append(f"hooks installed: {', '.join(report.written)}")
+            if report.kept_aside:
+                changed.append(
+                    f"existing hooks kept as <name>{LEGACY_SUFFIX}: {', '.join(report.kept_aside)}"
+                )
+    status = integration_status(repo, store_dir)
+    status.changed, status.warnings = changed, warnings
+    return status
+
+
+def integration_status(repo: Repo, store_dir: str) -> Integration:
+    status = Integration(
+        driver=driver_configured(repo),
+        attribute=attribute_applies(repo, store_dir),
+        hooks=hooks_installed(repo),
+        hooks_dir=repo.hooks_dir,
+        hooks_path=repo.hooks_path,
+    )
+    if status.attribute and not status.driver:
+        status.warnings.append(
+            ".gitattributes names the taskstore merge driver but this clone does not define "
+            "it (a fresh clone?): git would merge the JSONL as plain text; run "
+            "`git taskstore init`"
+        )
+    elif not status.driver:
+        status.warnings.append("the merge driver is not configured: run `git taskstore init`")
+    elif not status.attribute:
+        status.warnings.append(
+            "no .gitattributes line sends the store's JSONL files to the merge driver: "
+            "run `git taskstore init`"
+        )
+    missing = [name for name, ok in status.hooks.items() if not ok]
+    if missing and not repo.hooks_path:
+        status.warnings.append(
+            f"hooks not installed: {', '.join(missing)} (`git taskstore install-hooks`)"
+        )
+    return status
