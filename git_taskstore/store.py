@@ -106,6 +106,11 @@ class Collection:
     def count(self, filters: Iterable[Filter] = ()) -> int:
         return self.store._count(self.name, list(filters))
 
+    def count_by(self, field: str) -> dict[Any, int]:
+        """How many live records hold each value of ``field`` (None: null or missing)."""
+        jsonl.validate_field(field)
+        return self.store._count_by(self.name, field)
+
     def ensure_index(self, *fields: str) -> int:
         for name in fields:
             jsonl.validate_field(name)
@@ -408,6 +413,13 @@ class Store:
 
         return self._guarded(run)
 
+    def _count_by(self, collection: str, field: str) -> dict[Any, int]:
+        def run() -> dict[Any, int]:
+            self._fresh(collection)
+            return self._cache.count_by(collection, field)
+
+        return self._guarded(run)
+
     def _ensure_indexes(
         self, collection: str, fields: Sequence[str], *, rebuild: bool = False
     ) -> int:
@@ -558,6 +570,7 @@ class Store:
         return self._typed_write(record, "put")
 
     def _typed_write(self, record: R, mode: str) -> R:
+        record.validate()
         cls = type(record)
         self._declare(cls)
         out = self._write(cls.collection(), [record.to_dict()], mode)[0]

@@ -495,7 +495,12 @@ def test_every_data_command_prints_one_json_document(repo: Path, tmp_path: Path)
     two = doc("put", "other", '{"id": "o1"}\n{"id": "o2"}')  # JSON lines in the argument
     assert [r["id"] for r in two] == ["o1", "o2"]
     assert doc("get", "notes", "n1")["id"] == "n1"
-    assert doc("delete", "notes", "n4") == {"collection": "notes", "id": "n4", "deleted": True}
+    assert doc("delete", "notes", "n4") == {
+        "collection": "notes",
+        "id": "n4",
+        "deleted": True,
+        "records": ["notes/n4"],
+    }
     assert [r["id"] for r in doc("list", "notes")] == ["n1", "n2", "n3"]
     assert doc("list", "notes", "--count") == 3
     assert doc("list", "empty") == []

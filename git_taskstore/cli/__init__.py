@@ -40,6 +40,19 @@ COMMANDS: dict[str, str] = {
     "resolve": "gitcmds:resolve",
     "merge": "gitcmds:merge",
     "hook-run": "gitcmds:hook_run",
+    "create-prd": "tasks:create_prd",
+    "create-task-spec": "tasks:create_task_spec",
+    "create-execution": "tasks:create_execution",
+    "create-workflow": "tasks:create_workflow",
+    "create-dependency": "tasks:create_dependency",
+    "set-status": "tasks:set_status",
+    "list-prds": "tasks:list_prds",
+    "list-task-specs": "tasks:list_task_specs",
+    "list-executions": "tasks:list_executions",
+    "show": "tasks:show",
+    "describe": "tasks:describe",
+    "log": "history:log",
+    "diff": "history:diff",
 }
 
 

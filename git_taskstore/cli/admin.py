@@ -81,19 +81,31 @@ def collections(store_dir: str | None, as_json: bool) -> int:
 @store_option
 @json_option
 def stats(store_dir: str | None, as_json: bool) -> int:
-    """Counts per collection: live and deleted records, lines and bytes on disk."""
+    """Counts per collection: live and deleted records, lines and bytes on disk, and live
+    records per status for collections that have one."""
     with open_store(store_dir) as store:
         rows = [asdict(s) for s in store.stats()]
+        for row in rows:
+            by_status = store.collection(row["name"]).count_by("status")
+            row["by_status"] = (
+                {}
+                if set(by_status) <= {None}
+                else {("(none)" if k is None else str(k)): n for k, n in by_status.items()}
+            )
     if as_json:
         emit_json(rows)
         return 0
     for row in rows:
         row["collection"] = row["name"]
+        row["by status"] = ", ".join(f"{k} {n}" for k, n in row["by_status"].items())
     total = {
         "collection": "(total)",
         **{k: sum(r[k] for r in rows) for k in ("records", "deleted", "lines", "file_bytes")},
     }
-    print_table([*rows, total], ["collection", "records", "deleted", "lines", "file_bytes"])
+    columns = ["collection", "records", "deleted", "lines", "file_bytes"]
+    if any(r["by status"] for r in rows):
+        columns.append("by status")
+    print_table([*rows, total], columns)
     return 0
 
 

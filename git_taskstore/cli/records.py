@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from .common import (
     print_table,
     store_option,
 )
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 def _parse_records(text: str, source: str) -> list[dict[str, Any]]:
@@ -133,21 +136,50 @@ def get(collection: str, record_id: str, store_dir: str | None, as_json: bool) -
 @click.command()
 @click.argument("collection")
 @click.argument("record_id", metavar="ID")
+@click.option(
+    "--cascade", is_flag=True, help="For a PRD: delete its task specs too (else refused)."
+)
 @store_option
 @json_option
-def delete(collection: str, record_id: str, store_dir: str | None, as_json: bool) -> int:
-    """Delete a record: append a tombstone (the history stays in git)."""
+def delete(
+    collection: str, record_id: str, cascade: bool, store_dir: str | None, as_json: bool
+) -> int:
+    """Delete a record: append a tombstone (the history stays in git).
+
+    A PRD that still has task specs is refused unless --cascade; a PRD's or task spec's
+    markdown body file goes with it.
+    """
     from ..errors import NotFoundError
 
     with open_store(store_dir) as store:
-        deleted = store.collection(collection).delete(record_id)
+        deleted = _delete(store, collection, record_id, cascade)
     if not deleted:
         raise NotFoundError(f"{collection}/{record_id} not found: nothing to delete")
     if as_json:
-        emit_json({"collection": collection, "id": record_id, "deleted": True})
+        emit_json({"collection": collection, "id": record_id, "deleted": True, "records": deleted})
     else:
-        click.echo(f"deleted {collection}/{record_id}")
+        for name in deleted:
+            click.echo(f"deleted {name}")
     return 0
+
+
+def _delete(store: Store, collection: str, record_id: str, cascade: bool) -> list[str]:
+    """Delete through the task model where it has rules (PRDs, bodies); "collection/id"s."""
+    if collection not in ("prds", "task_specs"):
+        gone = store.collection(collection).delete(record_id)
+        return [f"{collection}/{record_id}"] if gone else []
+    from ..models import PRD, TaskSpec
+    from ..taskmodel import TaskModel
+
+    model = TaskModel(store)
+    if collection == "prds" and store.get(PRD, record_id) is not None:
+        return [f"{r.collection()}/{r.id}" for r in model.delete_prd(record_id, cascade=cascade)]
+    spec = store.get(TaskSpec, record_id) if collection == "task_specs" else None
+    if not store.collection(collection).delete(record_id):
+        return []
+    if spec is not None:
+        model.remove_body(spec)
+    return [f"{collection}/{record_id}"]
 
 
 @click.command("list")
