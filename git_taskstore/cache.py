@@ -30,7 +30,7 @@ from .records import Filter, Op
 
 log = logging.getLogger("git_taskstore")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How much of the start and of the end of the already-read bytes is compared to make sure a
 # grown file kept its prefix (an append), rather than being rewritten.
 HEAD_BYTES = 256
@@ -370,6 +370,7 @@ class Cache:
             f"INSERT INTO {_table(collection)} (id, data, updated_at, deleted) VALUES (?,?,?,?)",
             ((rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()),
         )
+        self._apply_pending(collection)
         self._create_indexes(collection)
         self._save_state(collection, digest.state(st, synced_ns, len(bad)))
         _log_bad(path, bad)
@@ -413,6 +414,48 @@ class Cache:
             f" WHERE excluded.updated_at >= {table}.updated_at",
             [(rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()],
         )
+
+    # --- pending (debounced) writes ------------------------------------------------------
+
+    def record_pending(self, collection: str, winners: dict[str, Winner]) -> None:
+        """A debounced write: the new versions, current at once, and marked pending."""
+        self._upsert(collection, winners)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO pending (collection, id, data, updated_at, deleted)"
+            " VALUES (?,?,?,?,?)",
+            [(collection, rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()],
+        )
+
+    def _apply_pending(self, collection: str) -> None:
+        # A rebuild starts from the file: pending versions go back on top, newest winning.
+        table = _table(collection)
+        self.conn.execute(
+            f"INSERT INTO {table} (id, data, updated_at, deleted)"
+            " SELECT id, data, updated_at, deleted FROM pending WHERE collection = ?"
+            " ON CONFLICT(id) DO UPDATE SET data = excluded.data,"
+            " updated_at = excluded.updated_at, deleted = excluded.deleted"
+            f" WHERE excluded.updated_at >= {table}.updated_at",
+            (collection,),
+        )
+
+    def pending_counts(self) -> dict[str, int]:
+        return dict(
+            self.conn.execute("SELECT collection, COUNT(*) FROM pending GROUP BY 1 ORDER BY 1")
+        )
+
+    def take_pending(self, collection: str) -> list[tuple[str, bytes]]:
+        """Remove the collection's pending rows; return (id, line) of those that are still
+        the current version. A pending write superseded meanwhile (a newer version came
+        from a pull, a merge or another writer) is dropped: the newer updated_at wins."""
+        table = _table(collection)
+        self._ensure_table(collection)
+        rows = self.conn.execute(
+            f"SELECT p.id, p.data, t.data IS p.data AND t.updated_at IS p.updated_at"
+            f" FROM pending p LEFT JOIN {table} t ON t.id = p.id WHERE p.collection = ?",
+            (collection,),
+        ).fetchall()
+        self.conn.execute("DELETE FROM pending WHERE collection = ?", (collection,))
+        return [(rid, data.encode()) for rid, data, current in rows if current]
 
     def drop(self, collection: str) -> None:
         with self.transaction():
@@ -484,6 +527,25 @@ class Cache:
                 return None
             raise
         return (row[0], row[1], bool(row[2])) if row else None
+
+    def currents(self, collection: str, ids: Sequence[str]) -> dict[str, tuple[str, int, bool]]:
+        """(data, version, deleted) of each id that has a row, tombstones included."""
+        out: dict[str, tuple[str, int, bool]] = {}
+        unique = list(dict.fromkeys(ids))
+        try:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                rows = self.conn.execute(
+                    f"SELECT id, data, updated_at, deleted FROM {_table(collection)}"
+                    f" WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for rid, data, version, deleted in rows:
+                    out[rid] = (data, version, bool(deleted))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        return out
 
     def query(
         self,
@@ -572,6 +634,13 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         )
         conn.execute(
             "CREATE TABLE indexes (collection TEXT, field TEXT, PRIMARY KEY (collection, field))"
+        )
+        # Debounced writes not yet in the JSONL: the one part of the cache that is not
+        # derived from the files (a schema change must carry these rows over).
+        conn.execute(
+            "CREATE TABLE pending (collection TEXT, id TEXT, data TEXT NOT NULL,"
+            " updated_at INTEGER NOT NULL, deleted INTEGER NOT NULL,"
+            " PRIMARY KEY (collection, id))"
         )
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:

@@ -16,6 +16,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .git import Repo
 
 SYNC_HOOKS = ("post-merge", "post-rewrite", "post-checkout")
 HOOKS = ("pre-commit", "pre-push", *SYNC_HOOKS)
@@ -57,6 +61,7 @@ def pre_commit(store_dir: str) -> int:
     if repo is None:
         return 0
     prefix = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
+    flush_pending(repo, store_dir, prefix)
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
     problems = []
     for path, data in git.staged_contents(repo, paths).items():
@@ -71,6 +76,21 @@ def pre_commit(store_dir: str) -> int:
         "bypass with `git commit --no-verify`)\n"
     )
     return 1
+
+
+def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
+    """Export debounced writes and stage the files they went to: a commit never misses a
+    write that was acknowledged before it."""
+    from . import git
+    from .store import Store
+
+    with Store.open_dir(store_dir, create=False) as store:
+        pending = store.pending()
+        if not pending or not store.flush():
+            return
+    paths = [f"{prefix}/{name}.jsonl" for name in pending]
+    git.run_git("add", "--", *paths, cwd=repo.top)
+    _say("note", f"exported and staged pending writes of {', '.join(sorted(pending))}")
 
 
 def pre_push(store_dir: str) -> int:

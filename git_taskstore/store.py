@@ -8,12 +8,14 @@ every read sees what the JSONL files say now.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import logging
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -21,9 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from . import jsonl, maintenance
 from .cache import Cache, CacheCorrupt, SyncResult
 from .errors import (
-    AlreadyExistsError,
     ConflictMarkersError,
-    NotFoundError,
     StorePathError,
     StoreVersionError,
     TaskstoreError,
@@ -33,6 +33,7 @@ from .ids import new_id
 from .jsonl import Winner
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record
+from .writes import Flusher, Op, by_collection, plan
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -124,26 +125,66 @@ class Store:
     at once.
     """
 
-    def __init__(self, store_dir: str, *, create: bool = True) -> None:
+    def __init__(
+        self, store_dir: str, *, create: bool = True, debounce_ms: int | None = None
+    ) -> None:
         self.path = os.path.abspath(store_dir)
         self._mutex = threading.RLock()
+        self._batches = threading.local()
+        self._flusher: Flusher | None = None
         self._prepare_dir(create)
         self._lock: BaseFileLock | None = None
         self._ignores_checked = False
         self._cache = self._open_cache()
         self._closed = False
+        if self._cache.pending_counts():
+            # Debounced writes of a process that did not get to export them (killed).
+            self._export_leftovers()
+        if debounce_ms is None:
+            debounce_ms = _debounce_from_env()
+        if debounce_ms:
+            self._flusher = Flusher(debounce_ms / 1000, self.flush)
+            _OPEN_DEBOUNCED.add(self)
 
     # --- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".", *, create: bool = True) -> Store:
-        """Open (or create) the store ``<path>/.taskstore``."""
-        return cls(os.path.join(os.fspath(path), STORE_DIRNAME), create=create)
+    def open(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        *,
+        create: bool = True,
+        debounce_ms: int | None = None,
+    ) -> Store:
+        """Open (or create) the store ``<path>/.taskstore``.
+
+        With ``debounce_ms`` (or $TASKSTORE_DEBOUNCE_MS), a write is acknowledged once it
+        is durable in the cache, and reaches the JSONL files after that many ms without
+        writes, on flush(), on close() and at exit.
+        """
+        return cls(
+            os.path.join(os.fspath(path), STORE_DIRNAME), create=create, debounce_ms=debounce_ms
+        )
 
     @classmethod
-    def open_dir(cls, store_dir: str | os.PathLike[str], *, create: bool = True) -> Store:
+    def open_dir(
+        cls,
+        store_dir: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        debounce_ms: int | None = None,
+    ) -> Store:
         """Open (or create) the store in ``store_dir`` itself."""
-        return cls(os.fspath(store_dir), create=create)
+        return cls(os.fspath(store_dir), create=create, debounce_ms=debounce_ms)
+
+    def _export_leftovers(self) -> None:
+        try:
+            exported = self.flush()
+        except TaskstoreError as exc:
+            log.warning("pending writes of an earlier process not exported yet: %s", exc)
+        else:
+            if exported:
+                log.info("exported %d pending write(s) left by an earlier process", exported)
 
     def _prepare_dir(self, create: bool) -> None:
         if os.path.exists(self.path) and not os.path.isdir(self.path):
@@ -259,10 +300,23 @@ class Store:
             raise TaskstoreError("the store is closed")
 
     def close(self) -> None:
+        """Export pending writes (debounced mode) and close the cache."""
         with self._mutex:
-            if not self._closed:
-                self._cache.close()
-                self._closed = True
+            if self._closed:
+                return
+            if self._flusher is not None:
+                self._flusher.stop()
+                _OPEN_DEBOUNCED.discard(self)
+                try:
+                    self.flush()
+                except TaskstoreError as exc:
+                    log.warning(
+                        "pending writes kept in the cache (%s): `git taskstore flush` exports"
+                        " them once that is fixed",
+                        exc,
+                    )
+            self._cache.close()
+            self._closed = True
 
     def __enter__(self) -> Store:
         return self
@@ -446,73 +500,62 @@ class Store:
         """Write records: mode is put, patch, create, update or import.
 
         import keeps the records' own timestamps and skips those not newer than the store's.
+        Returns the records written, completed in place (inside a batch: all of them, and
+        they are completed when the batch ends).
         """
         jsonl.validate_collection(collection)
-        prepared = self._prepare(records, collection)
-        if not prepared:
-            return []
-        path = self.file_path(collection)
+        ops = [Op(collection, record, mode) for record in self._prepare(records, collection)]
+        if self._submit(ops):
+            return [op.record for op in ops]
+        return [op.record for op in ops if op.written]
 
-        def run() -> builtins.list[dict[str, Any]]:
-            with self.locked(), self._cache.transaction():
+    def _delete(self, collection: str, record_id: str) -> bool:
+        """Append a tombstone; False if there was no live record (inside a batch: True)."""
+        jsonl.validate_collection(collection)
+        jsonl.validate_id(record_id)
+        op = Op(collection, {"id": record_id}, "delete")
+        return self._submit([op]) or op.written
+
+    def _submit(self, ops: builtins.list[Op]) -> bool:
+        """Apply, or hold until the thread's batch ends (True then)."""
+        if not ops:
+            return False
+        batch: builtins.list[Op] | None = getattr(self._batches, "ops", None)
+        if batch is not None:
+            batch.extend(ops)
+            return True
+        if self._flusher is not None:
+            self._guarded(lambda: self._write_pending(ops))
+            self._flusher.poke()
+        else:
+            self._guarded(lambda: self._apply(ops))
+        return False
+
+    def _apply(self, ops: builtins.list[Op]) -> None:
+        """One lock, one append and fsync per file, one SQLite transaction for all."""
+        with self.locked(), self._cache.transaction():
+            planned = []
+            stamp = now_ms()
+            for collection, group in by_collection(ops).items():
                 self._fresh_locked(collection)
-                lines: builtins.list[bytes] = []
-                written: builtins.list[dict[str, Any]] = []
-                versions: dict[str, tuple[dict[str, Any] | None, int]] = {}
-                stamp = now_ms()
-                for record in prepared:
-                    rid = record["id"]
-                    if rid in versions:
-                        current, version = versions[rid]
-                    else:
-                        row = self._cache.current(collection, rid)
-                        current = None if row is None or row[2] else jsonl.loads(row[0])
-                        version = row[1] if row else -1
-                    out = self._next_version(collection, record, current, version, stamp, mode)
-                    if out is None:
-                        continue
-                    lines.append(jsonl.dumps(out))
-                    written.append(out)
-                    versions[rid] = (out, jsonl.version_of(out))
+                currents = self._cache.currents(collection, [op.record["id"] for op in group])
+                planned.append((collection, *plan(collection, group, currents, stamp)))
+            # Everything was decided (and anything refused raised) before the first byte.
+            for collection, lines, winners in planned:
                 if lines:
-                    self._append(collection, path, lines)
-                return written
+                    self._append(collection, lines, winners)
 
-        return self._guarded(run)
-
-    def _next_version(
-        self,
-        collection: str,
-        record: dict[str, Any],
-        current: dict[str, Any] | None,
-        version: int,
-        stamp: int,
-        mode: str,
-    ) -> dict[str, Any] | None:
-        rid = record["id"]
-        if mode == "create" and current is not None:
-            raise AlreadyExistsError(
-                f"{collection}/{rid} already exists: use update (or `put`) to change it"
-            )
-        if mode == "update" and current is None:
-            raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
-        if mode == "import":
-            if jsonl.version_of(record) <= version:
-                return None
-            if "updated_at" not in record and "created_at" not in record:
-                record["updated_at"] = max(stamp, version + 1)
-            return record
-        if mode == "patch" and current is not None:
-            merged = dict(current)
-            merged.update(record)
-            record = merged
-        created = record.get("created_at")
-        if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
-            previous = current.get("created_at") if current else None
-            record["created_at"] = previous if isinstance(previous, int) and previous > 0 else stamp
-        # Never at or below the version this one replaces, whatever the clock says.
-        record["updated_at"] = max(stamp, version + 1)
-        return record
+    def _write_pending(self, ops: builtins.list[Op]) -> None:
+        """Debounced: durable in the cache, current at once, exported to JSONL later."""
+        groups = by_collection(ops)
+        for collection in groups:
+            self._fresh(collection)
+        with self._cache.transaction():
+            stamp = now_ms()
+            for collection, group in groups.items():
+                currents = self._cache.currents(collection, [op.record["id"] for op in group])
+                _, winners = plan(collection, group, currents, stamp)
+                self._cache.record_pending(collection, winners)
 
     def _fresh_locked(self, collection: str) -> None:
         # Inside the write lock and transaction: catch up, and refuse a conflicted file.
@@ -524,32 +567,68 @@ class Store:
                 state.conflict_line if state and state.conflict_line else 0,
             )
 
-    def _append(self, collection: str, path: str, lines: builtins.list[bytes]) -> None:
+    def _append(
+        self, collection: str, lines: builtins.list[bytes], winners: dict[str, Winner]
+    ) -> None:
+        path = self.file_path(collection)
         start, payload = jsonl.append_lines(path, lines)
-        winners: dict[str, Winner] = {}
-        for raw in lines:
-            record = jsonl.loads(raw)
-            winners[record["id"]] = Winner(
-                jsonl.version_of(record), 0, raw, jsonl.is_tombstone(record)
-            )
         self._cache.record_append(collection, path, start, payload, winners)
 
-    def _delete(self, collection: str, record_id: str) -> bool:
-        jsonl.validate_collection(collection)
-        jsonl.validate_id(record_id)
-        path = self.file_path(collection)
+    # --- batches and debounced writes ---------------------------------------------------
 
-        def run() -> bool:
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold this thread's writes and apply them together when the block ends.
+
+        Every record is validated when it is given (a bad one raises inside the block);
+        at the end, one lock, one append and one fsync per file, one SQLite transaction.
+        If the block raises, or a create/update is refused at the end, nothing is written.
+        Reads inside the block do not see the held writes.
+        """
+        if getattr(self._batches, "ops", None) is not None:
+            yield  # nested: the outer batch applies everything
+            return
+        self._batches.ops = []
+        try:
+            yield
+            ops = self._batches.ops
+        finally:
+            self._batches.ops = None
+        if ops:
+            self._submit(ops)
+
+    def flush(self) -> int:
+        """Export pending (debounced) writes to the JSONL files now; return how many.
+
+        A pending write that a newer version has superseded meanwhile (a pull, a merge,
+        another writer) is dropped: the newer updated_at wins, as everywhere.
+        """
+
+        def run() -> int:
+            exported = 0
+            pending = self._cache.pending_counts()
+            if not pending:
+                return 0
             with self.locked(), self._cache.transaction():
-                self._fresh_locked(collection)
-                row = self._cache.current(collection, record_id)
-                if row is None or row[2]:
-                    return False
-                stone = jsonl.tombstone(record_id, max(now_ms(), row[1] + 1))
-                self._append(collection, path, [jsonl.dumps(stone)])
-                return True
+                for collection in pending:
+                    self._fresh_locked(collection)
+                    taken = self._cache.take_pending(collection)
+                    if taken:
+                        winners = {}
+                        for rid, raw in taken:
+                            record = jsonl.loads(raw)
+                            winners[rid] = Winner(
+                                jsonl.version_of(record), 0, raw, jsonl.is_tombstone(record)
+                            )
+                        self._append(collection, [raw for _, raw in taken], winners)
+                        exported += len(taken)
+            return exported
 
         return self._guarded(run)
+
+    def pending(self) -> dict[str, int]:
+        """Debounced writes not yet in the JSONL files, per collection."""
+        return self._guarded(self._cache.pending_counts)
 
     # --- typed API ----------------------------------------------------------------------
 
@@ -570,13 +649,27 @@ class Store:
         return self._typed_write(record, "put")
 
     def _typed_write(self, record: R, mode: str) -> R:
+        self._submit([self._typed_op(record, mode)])
+        return record
+
+    def _typed_op(self, record: Record, mode: str) -> Op:
         record.validate()
         cls = type(record)
         self._declare(cls)
-        out = self._write(cls.collection(), [record.to_dict()], mode)[0]
-        record.created_at = out["created_at"]
-        record.updated_at = out["updated_at"]
-        return record
+        prepared = self._prepare([record.to_dict()], cls.collection())[0]
+        return Op(cls.collection(), prepared, mode, typed=record)
+
+    def create_many(self, records: Iterable[R]) -> builtins.list[R]:
+        """Create many typed records in one write: all validated first (one bad record
+        writes nothing), then one lock, one append and fsync per file, one transaction."""
+        records = builtins.list(records)
+        ops = []
+        for record in records:
+            if record.id == "":
+                record.id = new_id(type(record).id_prefix)
+            ops.append(self._typed_op(record, "create"))
+        self._submit(ops)
+        return records
 
     def get(self, cls: type[R], record_id: str) -> R | None:
         data = self.collection(cls.collection()).get(record_id)
@@ -677,3 +770,25 @@ def read_version(store_dir: str, default: int | None = None) -> int:
             f"restore it from git (`git checkout -- {display_path(path)}`) "
             f"or write {SCHEMA_VERSION}"
         ) from None
+
+
+def _debounce_from_env() -> int | None:
+    value = os.environ.get("TASKSTORE_DEBOUNCE_MS")
+    if not value:
+        return None
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValidationError(
+            f"TASKSTORE_DEBOUNCE_MS must be a number of milliseconds, got {value!r}"
+        ) from None
+
+
+# Stores in debounced mode still open: their pending writes are exported at exit.
+_OPEN_DEBOUNCED: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _export_at_exit() -> None:
+    for store in list(_OPEN_DEBOUNCED):
+        store.close()

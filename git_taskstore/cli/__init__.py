@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "stats": "admin:stats",
     "status": "admin:status",
     "sync": "admin:sync",
+    "flush": "admin:flush",
     "compact": "admin:compact",
     "check": "admin:check",
     "backup": "transfer:backup",

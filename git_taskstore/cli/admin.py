@@ -235,3 +235,22 @@ def check(paths: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
     else:
         click.echo(f"ok: {checked} checked")
     return 1 if problems else 0
+
+
+@click.command()
+@store_option
+@json_option
+def flush(store_dir: str | None, as_json: bool) -> int:
+    """Export pending (debounced) writes to the JSONL files now.
+
+    Writes made with a debounce (Store.open(..., debounce_ms=N) or TASKSTORE_DEBOUNCE_MS)
+    are durable in the cache at once and reach the files after N ms without writes; this
+    does it at once. The pre-commit hook runs it too.
+    """
+    with open_store(store_dir) as store:
+        exported = store.flush()
+    if as_json:
+        emit_json({"exported": exported})
+    else:
+        click.echo(f"exported {exported} pending write(s)")
+    return 0
