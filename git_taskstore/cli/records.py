@@ -218,6 +218,7 @@ def list_(
     git taskstore list tasks --where title~oauth --json
     """
     from ..jsonl import validate_collection, validate_field
+    from ..records import Op
 
     validate_collection(collection)
     filters = parse_where(where)
@@ -230,6 +231,11 @@ def list_(
             raise click.BadParameter(str(exc), param_hint="--sort") from None
     with open_store(store_dir) as store:
         coll = store.collection(collection)
+        # Equality filters are what lists are filtered by again and again: index those
+        # fields once (kept in the cache) so the next query is a lookup, not a scan.
+        wanted = {f.field for f in filters if f.op in (Op.EQ, Op.IN)}
+        if wanted:
+            coll.ensure_index(*sorted(wanted))
         if count_only:
             n = coll.count(filters)
             emit_json(n) if as_json else click.echo(str(n))

@@ -99,6 +99,12 @@ def create_prd(
     as_json: bool,
 ) -> int:
     """Create a PRD titled TITLE, with its body in .taskstore/prds/<slug>.md; print its id."""
+    from ..models import PRD
+
+    # FIX (tests/test_task_cli.py::test_a_refused_create_before_init_creates_no_store): a
+    # bad status or blank title was refused only after the store had been created, so a
+    # failed create-prd before `init` left a .taskstore folder behind.
+    PRD(title=title, description=description, status=status).validate()
     body = _read_body(body_file)
     model = _model(store_dir, create=True)
     with model.store:
@@ -199,6 +205,10 @@ def create_workflow(
     as_json: bool,
 ) -> int:
     """Create a workflow named NAME (names are unique); print its id."""
+    from ..models import Workflow
+
+    # FIX (as in create-prd): validate before the store is created.
+    Workflow(name=name, version=version, description=description).validate()
     content = _read_body(content_file) or ""
     model = _model(store_dir, create=True)
     with model.store:
@@ -267,16 +277,17 @@ def set_status(record_id: str, status: str, store_dir: str | None, as_json: bool
 
 @click.command("list-prds")
 @click.option("--status", help="Only PRDs with this status.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most N.")
 @store_option
 @json_option
-def list_prds(status: str | None, store_dir: str | None, as_json: bool) -> int:
+def list_prds(status: str | None, limit: int | None, store_dir: str | None, as_json: bool) -> int:
     """List PRDs, oldest first."""
     from ..models import PRD
     from ..records import Filter, Op
 
     filters = [Filter("status", Op.EQ, status)] if status else []
     with open_store(store_dir) as store:
-        rows = store.list(PRD, filters)
+        rows = store.list(PRD, filters, limit=limit)
     _table(
         rows,
         [
@@ -294,10 +305,15 @@ def list_prds(status: str | None, store_dir: str | None, as_json: bool) -> int:
 @click.command("list-task-specs")
 @click.argument("prd_id", required=False)
 @click.option("--status", help="Only task specs with this status.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most N.")
 @store_option
 @json_option
 def list_task_specs(
-    prd_id: str | None, status: str | None, store_dir: str | None, as_json: bool
+    prd_id: str | None,
+    status: str | None,
+    limit: int | None,
+    store_dir: str | None,
+    as_json: bool,
 ) -> int:
     """List task specs (of PRD_ID, if given), oldest first."""
     from ..models import TaskSpec
@@ -306,7 +322,7 @@ def list_task_specs(
     filters = [Filter("prd_id", Op.EQ, prd_id)] if prd_id else []
     filters += [Filter("status", Op.EQ, status)] if status else []
     with open_store(store_dir) as store:
-        rows = store.list(TaskSpec, filters)
+        rows = store.list(TaskSpec, filters, limit=limit)
     _table(
         rows,
         [
@@ -365,6 +381,8 @@ def show(args: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
 
     if len(args) > 2:
         raise click.UsageError("give an ID, or a KIND and an ID")
+    if len(args) == 1 and args[0] in KINDS:
+        raise click.UsageError(f"give the ID of the {args[0]} to show: show {args[0]} ID")
     model = _model(store_dir)
     with model.store:
         if len(args) == 2:
