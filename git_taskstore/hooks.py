@@ -250,8 +250,18 @@ def integration_status(repo: Repo, store_dir: str) -> Integration:
             "run `git taskstore init`"
         )
     missing = [name for name, ok in status.hooks.items() if not ok]
-    if missing and not repo.hooks_path:
+    if missing and not repo.hooks_path and not uses_precommit_framework(repo):
         status.warnings.append(
             f"hooks not installed: {', '.join(missing)} (`git taskstore install-hooks`)"
         )
     return status
+
+
+def uses_precommit_framework(repo: Repo) -> bool:
+    """Whether the repository runs our entries through the pre-commit framework instead."""
+    try:
+        with open(os.path.join(repo.top, ".pre-commit-config.yaml"), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "taskstore-check" in text or "taskstore-sync" in text
