@@ -56,19 +56,38 @@ class MergeResult:
 
 @dataclass(slots=True)
 class _Side:
+    data: bytes
     lines: list[bytes]
-    current: dict[str, tuple[int, bytes]]  # id -> (version, raw line of its current version)
+    current: dict[str, jsonl.Winner]  # id -> its current version in this file
 
 
-def _parse_side(data: bytes, name: str) -> _Side:
-    marker = jsonl.conflict_marker_line(data)
+def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
+    # PERF (bench/bench_merge.py): a side is nearly always the base plus appended lines.
+    # Then the base's part is already checked and reduced: parse only the new lines, going
+    # on from a copy of the base's winners (reduce_lines is made to continue). The same
+    # winners and line numbers as parsing the whole file, at a third of the cost.
+    start, first_line = 0, 1
+    lines: list[bytes] = []
+    winners: dict[str, jsonl.Winner] = {}
+    if base is not None and base.data.endswith(b"\n") and data.startswith(base.data):
+        start, first_line = len(base.data), base.data.count(b"\n") + 1
+        lines, winners = list(base.lines), dict(base.current)
+    tail = data[start:] if start else data
+    # From the base's last newline: conflict_marker_line looks for "\n=======", so a
+    # separator on the first new line would slip through it (line 1 is that empty rest).
+    marker = jsonl.conflict_marker_line(data[start - 1 :] if start else data)
     if marker is not None:
-        raise NotJsonl(f"{name}: conflict marker on line {marker}")
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    winners, bad = jsonl.reduce_lines(b"\n".join(lines))
+        raise NotJsonl(
+            f"{name}: conflict marker on line {marker + first_line - (2 if start else 1)}"
+        )
+    lines += [line for line in tail.split(b"\n") if line.strip()]
+    # FIX (tests/test_merge.py::test_a_bad_line_in_ours_is_not_jsonl): reduce the text as
+    # it is (reduce_lines skips blank lines itself), not the lines without the blank ones,
+    # so the line number NotJsonl gives is the bad line's number in the file.
+    winners, bad = jsonl.reduce_lines(tail, first_line, winners)
     if bad:
         raise NotJsonl(f"{name}: line {bad[0].line}: {bad[0].reason}")
-    return _Side(lines, {rid: (w.version, w.raw) for rid, w in winners.items()})
+    return _Side(data, lines, winners)
 
 
 def _canonical(raw: bytes | None) -> bytes | None:
@@ -89,8 +108,8 @@ def _is_deleted(raw: bytes | None) -> bool:
 def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int = 7) -> MergeResult:
     """Merge three JSONL texts; raise NotJsonl if any is not clean JSONL."""
     b = _parse_side(base, "base")
-    o = _parse_side(ours, "ours")
-    t = _parse_side(theirs, "theirs")
+    o = _parse_side(ours, "ours", b)
+    t = _parse_side(theirs, "theirs", b)
 
     seen = set(b.lines)
     seen.update(o.lines)
@@ -105,8 +124,8 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
     # theirs' new lines, which come later and so win ties.
     file_winner = dict(o.current)
     for rid, w in jsonl.reduce_lines(b"\n".join(theirs_new))[0].items():
-        if rid not in file_winner or w.version >= file_winner[rid][0]:
-            file_winner[rid] = (w.version, w.raw)
+        if rid not in file_winner or w.version >= file_winner[rid].version:
+            file_winner[rid] = w
 
     appended: list[bytes] = []
     conflicts: list[Conflict] = []
@@ -114,10 +133,30 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
     ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
     ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
     for rid in ids:
-        base_raw = b.current.get(rid, (0, None))[1]
-        ours_v, ours_raw = o.current.get(rid, (0, None))
-        theirs_v, theirs_raw = t.current.get(rid, (0, None))
-        top = max(ours_v, theirs_v, b.current.get(rid, (0, None))[0], file_winner.get(rid, (0,))[0])
+        ow, tw, bw, current = (
+            o.current.get(rid),
+            t.current.get(rid),
+            b.current.get(rid),
+            file_winner.get(rid),
+        )
+        # PERF: the same line on both sides and already the file's current version (every
+        # id neither side touched): the rules below would take it and add nothing.
+        if (
+            ow is not None
+            and tw is not None
+            and current is not None
+            and ow.raw == tw.raw == current.raw
+        ):
+            continue
+        base_raw = bw.raw if bw is not None else None
+        ours_v, ours_raw = (ow.version, ow.raw) if ow is not None else (0, None)
+        theirs_v, theirs_raw = (tw.version, tw.raw) if tw is not None else (0, None)
+        top = max(
+            ours_v,
+            theirs_v,
+            bw.version if bw is not None else 0,
+            current.version if current is not None else 0,
+        )
         if _same(ours_raw, theirs_raw) or _same(theirs_raw, base_raw):
             merged = ours_raw
         elif _same(ours_raw, base_raw):
@@ -139,14 +178,13 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
                 )
                 continue
             merged = jsonl.dumps(merged_record)
-        current = file_winner.get(rid)
         if merged is None:
             # Removed from the file on the side that wins. Lines the other side kept would
             # bring it back, so a tombstone goes after them (either way round, no record).
-            if current is None or _is_deleted(current[1]):
+            if current is None or _is_deleted(current.raw):
                 continue
             merged = jsonl.dumps(jsonl.tombstone(rid, top))
-        if current is not None and _same(current[1], merged):
+        if current is not None and _same(current.raw, merged):
             continue
         appended.append(_at_least(merged, top))
 
@@ -220,7 +258,10 @@ def _conflict_block(
     sides = []
     for source in (ours, theirs):
         candidate = dict(merged)
-        for key in conflicted:
+        # FIX (tests/test_merge.py::test_conflict_output_does_not_depend_on_hash_seed): a
+        # fixed order; a set's follows PYTHONHASHSEED, and a key put back (removed on the
+        # other side) lands at the end, so the bytes changed from one process to the next.
+        for key in sorted(conflicted):
             if key in source:
                 candidate[key] = source[key]
             else:
