@@ -36,6 +36,17 @@ def _store_dir() -> str | None:
     return path if os.path.isdir(path) else None
 
 
+def _is_store(store_dir: str) -> bool:
+    # FIX (tests/test_git.py::test_checkout_of_a_commit_without_the_store): after checking
+    # out a commit from before the store existed, git leaves .taskstore/ behind (the cache
+    # files are untracked), but without .version. Opening it as a store wrote .version and
+    # .gitignore into the work tree, untracked files that then made `git checkout` of any
+    # branch with the store refuse ("would be overwritten"). Hooks open only a real store.
+    from .paths import VERSION_NAME
+
+    return os.path.isfile(os.path.join(store_dir, VERSION_NAME))
+
+
 def sync_store(store_dir: str) -> int:
     from .store import Store
 
@@ -61,7 +72,8 @@ def pre_commit(store_dir: str) -> int:
     if repo is None:
         return 0
     prefix = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
-    flush_pending(repo, store_dir, prefix)
+    if _is_store(store_dir):
+        flush_pending(repo, store_dir, prefix)
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
     problems = []
     for path, data in git.staged_contents(repo, paths).items():
@@ -85,12 +97,17 @@ def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
     from .store import Store
 
     with Store.open_dir(store_dir, create=False) as store:
-        pending = store.pending()
-        if not pending or not store.flush():
-            return
+        # FIX: opening the store exports pending writes already (exported_at_open): this
+        # saw nothing pending, staged nothing, and the commit missed those writes.
+        exported = dict(store.exported_at_open)
+        for name, count in store._flush_each().items():
+            exported[name] = exported.get(name, 0) + count
+    if not exported:
+        return
+    pending = sorted(exported)
     paths = [f"{prefix}/{name}.jsonl" for name in pending]
     git.run_git("add", "--", *paths, cwd=repo.top)
-    _say("note", f"exported and staged pending writes of {', '.join(sorted(pending))}")
+    _say("note", f"exported and staged pending writes of {', '.join(pending)}")
 
 
 def pre_push(store_dir: str) -> int:
@@ -121,6 +138,8 @@ def run(hook: str) -> int:
         return 0
     if hook == "pre-commit":
         return pre_commit(store_dir)
+    if not _is_store(store_dir):
+        return 0
     if hook == "pre-push":
         return pre_push(store_dir)
     return sync_store(store_dir)
