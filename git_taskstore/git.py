@@ -17,7 +17,30 @@ from .errors import TaskstoreError
 
 DRIVER_NAME = "taskstore"
 DRIVER_DESCRIPTION = "git-taskstore record-level JSONL merge"
-DRIVER_COMMAND = "git-taskstore-merge %O %A %B %L %P"
+DRIVER_ARGS = "%O %A %B %L %P"
+DRIVER_SCRIPT = "git-taskstore-merge"
+
+
+def driver_command() -> str:
+    """What merge.taskstore.driver holds: git runs it through the shell.
+
+    A driver git cannot start leaves ours alone in the file, with no markers: a silent
+    loss once `git add`ed. So it tries the script installed beside this interpreter, then
+    the one on PATH, and otherwise falls back to git's own text merge with markers.
+    """
+    import shlex
+    import sys
+
+    fallback = (
+        f"command -v {DRIVER_SCRIPT} >/dev/null 2>&1 && exec {DRIVER_SCRIPT} {DRIVER_ARGS}; "
+        f"echo '{DRIVER_SCRIPT} not found (pip install git-taskstore): text merge of %P' >&2; "
+        "git merge-file --marker-size=%L %A %O %B; exit 1"
+    )
+    installed = os.path.join(os.path.dirname(sys.executable), DRIVER_SCRIPT)
+    if not os.path.exists(installed):
+        return fallback
+    quoted = shlex.quote(installed)
+    return f"[ -x {quoted} ] && exec {quoted} {DRIVER_ARGS}; {fallback}"
 
 
 class GitError(TaskstoreError):

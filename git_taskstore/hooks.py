@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import TaskstoreError
-from .git import DRIVER_COMMAND, DRIVER_DESCRIPTION, DRIVER_NAME, Repo
+from .git import DRIVER_DESCRIPTION, DRIVER_NAME, DRIVER_SCRIPT, Repo, driver_command
 
 HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
 HOOK_ID = b"git-taskstore-hook-id: "
@@ -147,12 +147,13 @@ def _write_executable(path: str, data: bytes) -> None:
 def configure_driver(repo: Repo) -> bool:
     """Write merge.taskstore.name/driver into this clone's config; True if anything changed."""
     changed = repo.config_set(f"merge.{DRIVER_NAME}.name", DRIVER_DESCRIPTION)
-    changed |= repo.config_set(f"merge.{DRIVER_NAME}.driver", DRIVER_COMMAND)
+    changed |= repo.config_set(f"merge.{DRIVER_NAME}.driver", driver_command())
     return changed
 
 
 def driver_configured(repo: Repo) -> bool:
-    return repo.config_get(f"merge.{DRIVER_NAME}.driver") == DRIVER_COMMAND
+    """Configured by some install of ours (`init` rewrites it for the current one)."""
+    return DRIVER_SCRIPT in (repo.config_get(f"merge.{DRIVER_NAME}.driver") or "")
 
 
 def attribute_pattern(repo: Repo, store_dir: str) -> str:

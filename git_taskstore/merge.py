@@ -130,6 +130,15 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
     appended: list[bytes] = []
     conflicts: list[Conflict] = []
     blocks: list[bytes] = []
+    base_set = set(b.lines)
+    histories: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+    def history(name: str, side: _Side) -> dict[str, list[dict[str, Any]]]:
+        # Built once per side, and only when some id needs it.
+        if name not in histories:
+            histories[name] = _new_history(side, base_set)
+        return histories[name]
+
     ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
     ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
     for rid in ids:
@@ -167,7 +176,13 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
             # Both sides hold a live record here (deletes were settled above).
             assert ours_raw is not None and theirs_raw is not None
             merged_record, conflicted = _merge_fields(
-                base_raw, ours_raw, theirs_raw, ours_v, theirs_v
+                base_raw,
+                ours_raw,
+                theirs_raw,
+                ours_v,
+                theirs_v,
+                history("ours", o).get(rid, []),
+                history("theirs", t).get(rid, []),
             )
             if conflicted:
                 conflicts.append(Conflict(rid, sorted(conflicted)))
@@ -194,8 +209,19 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
 
 
 def _merge_fields(
-    base_raw: bytes | None, ours_raw: bytes, theirs_raw: bytes, ours_v: int, theirs_v: int
+    base_raw: bytes | None,
+    ours_raw: bytes,
+    theirs_raw: bytes,
+    ours_v: int,
+    theirs_v: int,
+    ours_history: list[dict[str, Any]],
+    theirs_history: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], set[str]]:
+    """Field by field. A field changed on both sides goes to the side that changed it
+    more recently: when a side first held its current value, per the versions it added
+    since the base (else its record's version). Comparing whole records instead would let
+    an old edit ride on a newer edit of another field, and would make two clones that
+    merged the same push disagree at one updated_at."""
     base = orjson.loads(base_raw) if base_raw is not None else {}
     ours = orjson.loads(ours_raw)
     theirs = orjson.loads(theirs_raw)
@@ -210,14 +236,42 @@ def _merge_fields(
             value = ov
         elif _value_eq(ov, bv):
             value = tv
-        elif ours_v != theirs_v:
-            value = ov if ours_v > theirs_v else tv
         else:
-            conflicted.add(key)
-            value = ov
+            ours_t = _changed_at(ours_history, key, ov, bv, ours_v)
+            theirs_t = _changed_at(theirs_history, key, tv, bv, theirs_v)
+            if ours_t != theirs_t:
+                value = ov if ours_t > theirs_t else tv
+            else:
+                conflicted.add(key)
+                value = ov
         if value is not _MISSING:
             merged[key] = value
     return merged, conflicted
+
+
+def _new_history(side: _Side, base_lines: set[bytes]) -> dict[str, list[dict[str, Any]]]:
+    """Per id, the versions this side added since the base, oldest first (ties: file order)."""
+    found: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
+    for index, line in enumerate(side.lines):
+        if line in base_lines:
+            continue
+        record = orjson.loads(line)
+        found.setdefault(record["id"], []).append((jsonl.version_of(record), index, record))
+    return {
+        rid: [r for _, _, r in sorted(items, key=lambda x: x[:2])] for rid, items in found.items()
+    }
+
+
+def _changed_at(
+    history: list[dict[str, Any]], key: str, value: Any, base_value: Any, fallback: int
+) -> int:
+    """The version at which a side last changed ``key`` to its current ``value``."""
+    previous, when = base_value, None
+    for record in history:
+        current = record.get(key, _MISSING)
+        if not _value_eq(current, previous):
+            when, previous = jsonl.version_of(record), current
+    return when if when is not None and _value_eq(previous, value) else fallback
 
 
 def _keys(*records: dict[str, Any]) -> Iterable[str]:

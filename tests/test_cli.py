@@ -164,9 +164,9 @@ def test_init_wires_the_clone_and_twice_is_byte_for_byte_once(tmp_path: Path) ->
         "hooks": snapshot(repo / ".git" / "hooks"),
     }
     assert wired["attributes"] == b".taskstore/*.jsonl merge=taskstore\n"
-    assert git(repo, "config", "merge.taskstore.driver").strip() == (
-        "git-taskstore-merge %O %A %B %L %P"
-    )
+    driver = git(repo, "config", "merge.taskstore.driver").strip()
+    assert "git-taskstore-merge %O %A %B %L %P" in driver
+    assert "git merge-file --marker-size=%L %A %O %B; exit 1" in driver  # the fallback
     assert {"pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout"} <= set(
         wired["hooks"]
     )

@@ -225,12 +225,6 @@ def test_three_clones_converge(tmp_path: Path) -> None:
     assert merged  # the pulls really merged (not only fast-forwards)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit of the merge rules: a merged version takes the greater updated_at, "
-    "so two clones that merged the same pushed commit hold different versions at one "
-    "updated_at, and the second to push hits a conflict though no two writes shared a ms",
-)
 def test_two_clones_merging_the_same_push_do_not_conflict(tmp_path: Path) -> None:
     log: list[Write] = []
     ana, bo, cy = make_clones(tmp_path, log, rebasing=set())

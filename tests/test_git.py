@@ -387,12 +387,6 @@ def test_criss_cross_merge_is_record_level(tmp_path: Path) -> None:
     assert_clean_store(repo)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: a field changed on both sides goes to the side whose whole "
-    "record is newer, so replaying a branch commit by commit (rebase) can settle a field "
-    "differently from one merge of the two tips",
-)
 def test_multi_commit_rebase_matches_merge(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     with on_branch(repo, "main") as s:
@@ -867,12 +861,6 @@ def test_hooks_fall_back_to_git_taskstore_on_path(tmp_path: Path) -> None:
     assert freshness(repo) == {"tasks": "fresh"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge.taskstore.driver runs `git-taskstore-merge` from PATH: with the venv not "
-    "on PATH, git reports a conflict but leaves ours alone in the file, without markers, "
-    "so `resolve` finds nothing and a `git add` silently drops theirs",
-)
 def test_merge_without_the_driver_on_path_never_keeps_ours_silently(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     seed_t1(repo)

@@ -606,15 +606,34 @@ def _gone(record: dict[str, Any] | None) -> bool:
     return record is None or jsonl.is_tombstone(record)
 
 
+def _field_time(side: bytes, base: bytes, rid: str, key: str, base_value: Any) -> int:
+    """The model of "when did this side change the field": the version of the last line it
+    added since the base (in version order) that changed the field's value, or the side's
+    record version when its lines do not tell (the value came with a base line)."""
+    base_lines = set(lines_of(base))
+    added = [
+        (jsonl.version_of(rec), i, rec)
+        for i, line in enumerate(lines_of(side))
+        if line not in base_lines and (rec := json.loads(line))["id"] == rid
+    ]
+    previous, when = base_value, None
+    for version, _, rec in sorted(added, key=lambda item: item[:2]):
+        if not same(rec.get(key, _ABSENT), previous):
+            previous, when = rec.get(key, _ABSENT), version
+    current = state(side)[rid].get(key, _ABSENT)
+    return when if when is not None and same(previous, current) else _version(state(side)[rid])
+
+
 def _expected_conflicts(h: History) -> dict[str, list[str]]:
-    """Ids both sides changed, both live, at the same version, with a field at odds."""
+    """Ids both sides changed, both live, with a field at odds that both changed at the
+    same field time."""
     b, o, t = (state(x) for x in (h.base, h.ours, h.theirs))
     found = {}
     for rid in o.keys() & t.keys():
         base_rec, ours, theirs = b.get(rid), o[rid], t[rid]
         if same(ours, theirs) or same(ours, base_rec) or same(theirs, base_rec):
             continue
-        if _gone(ours) or _gone(theirs) or _version(ours) != _version(theirs):
+        if _gone(ours) or _gone(theirs):
             continue
         base_fields = base_rec or {}
         at_odds = sorted(
@@ -624,6 +643,8 @@ def _expected_conflicts(h: History) -> dict[str, list[str]]:
             and not same(ours.get(key, _ABSENT), theirs.get(key, _ABSENT))
             and not same(ours.get(key, _ABSENT), base_fields.get(key, _ABSENT))
             and not same(theirs.get(key, _ABSENT), base_fields.get(key, _ABSENT))
+            and _field_time(h.ours, h.base, rid, key, base_fields.get(key, _ABSENT))
+            == _field_time(h.theirs, h.base, rid, key, base_fields.get(key, _ABSENT))
         )
         if at_odds:
             found[rid] = at_odds
@@ -707,9 +728,11 @@ def test_property_every_write_survives(h: History) -> None:
             elif same(ov, tv):
                 assert same(mv, ov), (rid, key, "the same on both")
             else:
-                newer = ov if _version(ours) > _version(theirs) else tv
-                assert _version(ours) != _version(theirs)
-                assert same(mv, newer), (rid, key, "changed on both: the newer side")
+                ours_t = _field_time(h.ours, h.base, rid, key, bv)
+                theirs_t = _field_time(h.theirs, h.base, rid, key, bv)
+                assert ours_t != theirs_t
+                newer = ov if ours_t > theirs_t else tv
+                assert same(mv, newer), (rid, key, "changed on both: the newer change")
 
 
 @PROPERTY
