@@ -342,7 +342,7 @@ class Cache:
         return SyncResult(collection, "caught-up", digest.lines - state.lines, tuple(bad))
 
     def _rebuild(self, collection: str, path: str, synced_ns: int) -> SyncResult:
-        with _gc_paused():
+        with gc_paused():
             return self._rebuild_unpaused(collection, path, synced_ns)
 
     def _rebuild_unpaused(self, collection: str, path: str, synced_ns: int) -> SyncResult:
@@ -449,9 +449,13 @@ class Cache:
         from a pull, a merge or another writer) is dropped: the newer updated_at wins."""
         table = _table(collection)
         self._ensure_table(collection)
+        # FIX: in the order of the writes (INSERT OR REPLACE gives a rewritten id a new
+        # rowid); unordered, they were exported in id order, and a rebuild then listed
+        # the records in another order than the cache had.
         rows = self.conn.execute(
             f"SELECT p.id, p.data, t.data IS p.data AND t.updated_at IS p.updated_at"
-            f" FROM pending p LEFT JOIN {table} t ON t.id = p.id WHERE p.collection = ?",
+            f" FROM pending p LEFT JOIN {table} t ON t.id = p.id WHERE p.collection = ?"
+            " ORDER BY p.rowid",
             (collection,),
         ).fetchall()
         self.conn.execute("DELETE FROM pending WHERE collection = ?", (collection,))
@@ -461,6 +465,14 @@ class Cache:
         with self.transaction():
             self.conn.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
             self.conn.execute("DELETE FROM files WHERE collection = ?", (collection,))
+            # FIX: pending writes are not derived from the file. A checkout of a branch
+            # without this file dropped them from the table, and flush() then took them
+            # for superseded and discarded them: they stay current and are exported.
+            if self.conn.execute(
+                "SELECT 1 FROM pending WHERE collection = ? LIMIT 1", (collection,)
+            ).fetchone():
+                self._ensure_table(collection)
+                self._apply_pending(collection)
 
     # --- tables and indexes -------------------------------------------------------------
 
@@ -748,7 +760,7 @@ def _like(value: object) -> str:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cycle collector while a rebuild holds ~10^5 acyclic objects alive: each
     collection would walk all of them (measured: 260 ms of a 1.4 s rebuild)."""
     was_enabled = gc.isenabled()

@@ -17,11 +17,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import jsonl, maintenance
-from .cache import Cache, CacheCorrupt, SyncResult
+from .cache import Cache, CacheCorrupt, SyncResult, gc_paused
 from .errors import (
     ConflictMarkersError,
     StorePathError,
@@ -48,6 +48,8 @@ T = TypeVar("T")
 # The schema version this release writes. Version 1 is the Rust crate's layout.
 SCHEMA_VERSION = 1
 LOCK_TIMEOUT_S = 60.0
+# Writes of more records than this pause the cycle collector while they run.
+GC_PAUSE_MIN = 1000
 
 # Migrations from version N to N+1, applied in order when an older store is opened.
 # Version 0 is a store folder with no .version file (hand-made, or a pre-1 crate).
@@ -129,6 +131,10 @@ class Store:
         self, store_dir: str, *, create: bool = True, debounce_ms: int | None = None
     ) -> None:
         self.path = os.path.abspath(store_dir)
+        # FIX: read first: a bad $TASKSTORE_DEBOUNCE_MS raised after the cache was opened
+        # (and left it open) and after pending writes had been exported.
+        if debounce_ms is None:
+            debounce_ms = _debounce_from_env()
         self._mutex = threading.RLock()
         self._batches = threading.local()
         self._flusher: Flusher | None = None
@@ -137,11 +143,14 @@ class Store:
         self._ignores_checked = False
         self._cache = self._open_cache()
         self._closed = False
+        # Pending writes of an earlier process exported as this store opened, per
+        # collection. FIX: the pre-commit hook staged only what its own flush() exported,
+        # always nothing (opening had exported it all), so the commit missed the writes;
+        # and `git taskstore flush` reported 0.
+        self.exported_at_open: dict[str, int] = {}
         if self._cache.pending_counts():
             # Debounced writes of a process that did not get to export them (killed).
             self._export_leftovers()
-        if debounce_ms is None:
-            debounce_ms = _debounce_from_env()
         if debounce_ms:
             self._flusher = Flusher(debounce_ms / 1000, self.flush)
             _OPEN_DEBOUNCED.add(self)
@@ -179,10 +188,11 @@ class Store:
 
     def _export_leftovers(self) -> None:
         try:
-            exported = self.flush()
+            self.exported_at_open = self._flush_each()
         except TaskstoreError as exc:
             log.warning("pending writes of an earlier process not exported yet: %s", exc)
         else:
+            exported = sum(self.exported_at_open.values())
             if exported:
                 log.info("exported %d pending write(s) left by an earlier process", exported)
 
@@ -301,11 +311,15 @@ class Store:
 
     def close(self) -> None:
         """Export pending writes (debounced mode) and close the cache."""
+        if self._flusher is not None:
+            # FIX: stopped before taking the mutex. Stopped inside it, close() waited the
+            # whole 5 s join timeout whenever the flusher had just woken up and was waiting
+            # for the mutex (held by close), and its flush then failed on a closed store.
+            self._flusher.stop()
         with self._mutex:
             if self._closed:
                 return
             if self._flusher is not None:
-                self._flusher.stop()
                 _OPEN_DEBOUNCED.discard(self)
                 try:
                     self.flush()
@@ -504,10 +518,14 @@ class Store:
         they are completed when the batch ends).
         """
         jsonl.validate_collection(collection)
-        ops = [Op(collection, record, mode) for record in self._prepare(records, collection)]
-        if self._submit(ops):
-            return [op.record for op in ops]
-        return [op.record for op in ops if op.written]
+        # The cycle collector would walk every record of a big batch again and again (the
+        # records, copies, ops and lines are acyclic): paused, as in a rebuild. Not for a
+        # few records: a batch() of single puts would pay for the pause on each.
+        with gc_paused() if len(records) > GC_PAUSE_MIN else nullcontext():
+            ops = [Op(collection, record, mode) for record in self._prepare(records, collection)]
+            if self._submit(ops):
+                return [op.record for op in ops]
+            return [op.record for op in ops if op.written]
 
     def _delete(self, collection: str, record_id: str) -> bool:
         """Append a tombstone; False if there was no live record (inside a batch: True)."""
@@ -533,7 +551,7 @@ class Store:
 
     def _apply(self, ops: builtins.list[Op]) -> None:
         """One lock, one append and fsync per file, one SQLite transaction for all."""
-        with self.locked(), self._cache.transaction():
+        with gc_paused(), self.locked(), self._cache.transaction():
             planned = []
             stamp = now_ms()
             for collection, group in by_collection(ops).items():
@@ -585,8 +603,17 @@ class Store:
         If the block raises, or a create/update is refused at the end, nothing is written.
         Reads inside the block do not see the held writes.
         """
-        if getattr(self._batches, "ops", None) is not None:
-            yield  # nested: the outer batch applies everything
+        held: builtins.list[Op] | None = getattr(self._batches, "ops", None)
+        if held is not None:
+            # Nested: the outer batch applies everything. FIX: if this block raises, its
+            # own writes are discarded; they were kept, and written at the outer end when
+            # the outer block caught the exception.
+            mark = len(held)
+            try:
+                yield
+            except BaseException:
+                del held[mark:]
+                raise
             return
         self._batches.ops = []
         try:
@@ -603,12 +630,16 @@ class Store:
         A pending write that a newer version has superseded meanwhile (a pull, a merge,
         another writer) is dropped: the newer updated_at wins, as everywhere.
         """
+        return sum(self._flush_each().values())
 
-        def run() -> int:
-            exported = 0
+    def _flush_each(self) -> dict[str, int]:
+        """flush(), returning how many writes went to each collection's file."""
+
+        def run() -> dict[str, int]:
+            exported: dict[str, int] = {}
             pending = self._cache.pending_counts()
             if not pending:
-                return 0
+                return exported
             with self.locked(), self._cache.transaction():
                 for collection in pending:
                     self._fresh_locked(collection)
@@ -621,7 +652,7 @@ class Store:
                                 jsonl.version_of(record), 0, raw, jsonl.is_tombstone(record)
                             )
                         self._append(collection, [raw for _, raw in taken], winners)
-                        exported += len(taken)
+                        exported[collection] = len(taken)
             return exported
 
         return self._guarded(run)
@@ -664,11 +695,12 @@ class Store:
         writes nothing), then one lock, one append and fsync per file, one transaction."""
         records = builtins.list(records)
         ops = []
-        for record in records:
-            if record.id == "":
-                record.id = new_id(type(record).id_prefix)
-            ops.append(self._typed_op(record, "create"))
-        self._submit(ops)
+        with gc_paused():
+            for record in records:
+                if record.id == "":
+                    record.id = new_id(type(record).id_prefix)
+                ops.append(self._typed_op(record, "create"))
+            self._submit(ops)
         return records
 
     def get(self, cls: type[R], record_id: str) -> R | None:

