@@ -30,7 +30,7 @@ from .records import Filter, Op
 
 log = logging.getLogger("git_taskstore")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How much of the start and of the end of the already-read bytes is compared to make sure a
 # grown file kept its prefix (an append), rather than being rewritten.
 HEAD_BYTES = 256
@@ -420,10 +420,14 @@ class Cache:
     def record_pending(self, collection: str, winners: dict[str, Winner]) -> None:
         """A debounced write: the new versions, current at once, and marked pending."""
         self._upsert(collection, winners)
+        owner = os.getpid()
         self.conn.executemany(
-            "INSERT OR REPLACE INTO pending (collection, id, data, updated_at, deleted)"
-            " VALUES (?,?,?,?,?)",
-            [(collection, rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items()],
+            "INSERT OR REPLACE INTO pending (collection, id, data, updated_at, deleted, owner)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (collection, rid, w.raw.decode(), w.version, w.deleted, owner)
+                for rid, w in winners.items()
+            ],
         )
 
     def _apply_pending(self, collection: str) -> None:
@@ -438,16 +442,35 @@ class Cache:
             (collection,),
         )
 
-    def pending_counts(self) -> dict[str, int]:
+    def pending_counts(self, *, orphans_only: bool = False) -> dict[str, int]:
+        """Pending writes per collection; with orphans_only, those whose writer is gone."""
+        owners = self._orphan_clause() if orphans_only else ""
         return dict(
-            self.conn.execute("SELECT collection, COUNT(*) FROM pending GROUP BY 1 ORDER BY 1")
+            self.conn.execute(
+                f"SELECT collection, COUNT(*) FROM pending WHERE 1{owners} GROUP BY 1 ORDER BY 1"
+            )
         )
 
-    def take_pending(self, collection: str) -> list[tuple[str, bytes]]:
+    def _orphan_clause(self) -> str:
+        """SQL keeping pending rows whose writer process is no longer running.
+
+        The cache is local to this machine, so a pid says whether its writer lives; a live
+        one exports its own writes when its debounce runs out.
+        """
+        gone = [0]
+        for (pid,) in self.conn.execute("SELECT DISTINCT owner FROM pending WHERE owner != 0"):
+            if not _alive(pid):
+                gone.append(pid)
+        return f" AND owner IN ({', '.join(str(pid) for pid in gone)})"
+
+    def take_pending(
+        self, collection: str, *, orphans_only: bool = False
+    ) -> list[tuple[str, bytes]]:
         """Remove the collection's pending rows; return (id, line) of those that are still
         the current version. A pending write superseded meanwhile (a newer version came
         from a pull, a merge or another writer) is dropped: the newer updated_at wins."""
         table = _table(collection)
+        owners = self._orphan_clause() if orphans_only else ""
         self._ensure_table(collection)
         # FIX: in the order of the writes (INSERT OR REPLACE gives a rewritten id a new
         # rowid); unordered, they were exported in id order, and a rebuild then listed
@@ -455,10 +478,10 @@ class Cache:
         rows = self.conn.execute(
             f"SELECT p.id, p.data, t.data IS p.data AND t.updated_at IS p.updated_at"
             f" FROM pending p LEFT JOIN {table} t ON t.id = p.id WHERE p.collection = ?"
-            " ORDER BY p.rowid",
+            f"{owners.replace('owner', 'p.owner')} ORDER BY p.rowid",
             (collection,),
         ).fetchall()
-        self.conn.execute("DELETE FROM pending WHERE collection = ?", (collection,))
+        self.conn.execute(f"DELETE FROM pending WHERE collection = ?{owners}", (collection,))
         return [(rid, data.encode()) for rid, data, current in rows if current]
 
     def drop(self, collection: str) -> None:
@@ -637,6 +660,13 @@ def _create_schema(conn: sqlite3.Connection) -> None:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         ]
+        # Pending writes are not derived from the files: carry them over (with no owner
+        # process, so the next open exports them).
+        carried = (
+            conn.execute("SELECT collection, id, data, updated_at, deleted FROM pending").fetchall()
+            if "pending" in tables
+            else []
+        )
         for name in tables:
             conn.execute(f'DROP TABLE IF EXISTS "{name}"')
         conn.execute(
@@ -652,7 +682,11 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         conn.execute(
             "CREATE TABLE pending (collection TEXT, id TEXT, data TEXT NOT NULL,"
             " updated_at INTEGER NOT NULL, deleted INTEGER NOT NULL,"
-            " PRIMARY KEY (collection, id))"
+            " owner INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (collection, id))"
+        )
+        conn.executemany(
+            "INSERT INTO pending (collection, id, data, updated_at, deleted) VALUES (?,?,?,?,?)",
+            carried,
         )
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
@@ -786,6 +820,16 @@ def _prefix_kept(fd: int, state: FileState) -> bool:
         # The last line read had no newline: only a newline may follow it, else bytes
         # were glued onto a line already read as complete.
         return os.pread(fd, 1, state.offset) == b"\n"
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
     return True
 
 

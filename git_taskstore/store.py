@@ -148,8 +148,9 @@ class Store:
         # always nothing (opening had exported it all), so the commit missed the writes;
         # and `git taskstore flush` reported 0.
         self.exported_at_open: dict[str, int] = {}
-        if self._cache.pending_counts():
-            # Debounced writes of a process that did not get to export them (killed).
+        if self._cache.pending_counts(orphans_only=True):
+            # Debounced writes of a process that did not get to export them (killed). A
+            # live writer's are its own to export when its debounce runs out.
             self._export_leftovers()
         if debounce_ms:
             self._flusher = Flusher(debounce_ms / 1000, self.flush)
@@ -188,7 +189,7 @@ class Store:
 
     def _export_leftovers(self) -> None:
         try:
-            self.exported_at_open = self._flush_each()
+            self.exported_at_open = self._flush_each(orphans_only=True)
         except TaskstoreError as exc:
             log.warning("pending writes of an earlier process not exported yet: %s", exc)
         else:
@@ -632,18 +633,18 @@ class Store:
         """
         return sum(self._flush_each().values())
 
-    def _flush_each(self) -> dict[str, int]:
+    def _flush_each(self, *, orphans_only: bool = False) -> dict[str, int]:
         """flush(), returning how many writes went to each collection's file."""
 
         def run() -> dict[str, int]:
             exported: dict[str, int] = {}
-            pending = self._cache.pending_counts()
+            pending = self._cache.pending_counts(orphans_only=orphans_only)
             if not pending:
                 return exported
             with self.locked(), self._cache.transaction():
                 for collection in pending:
                     self._fresh_locked(collection)
-                    taken = self._cache.take_pending(collection)
+                    taken = self._cache.take_pending(collection, orphans_only=orphans_only)
                     if taken:
                         winners = {}
                         for rid, raw in taken:

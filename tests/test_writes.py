@@ -980,3 +980,34 @@ def test_a_closed_store_refuses_writes_and_keeps_nothing_pending(tmp_path: Path)
     with pytest.raises(TaskstoreError, match="closed"):
         store.collection("tasks").put({"id": "b"})
     assert [r["id"] for r in file_records(Path(store.file_path("tasks")))] == ["a"]
+
+
+def test_opening_the_store_exports_only_the_pending_writes_of_dead_writers(
+    tmp_path: Path,
+) -> None:
+    """A live debouncing process exports its own writes when its debounce runs out; a
+    killed one's are exported by the next process that opens the store."""
+    code = (
+        "import sys, time\n"
+        "from git_taskstore import Store\n"
+        "s = Store.open(sys.argv[1], debounce_ms=600_000)\n"
+        "s.collection('t').put({'id': 'live'})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        jsonl_file = tmp_path / ".taskstore" / "t.jsonl"
+        with Store.open(tmp_path) as other:
+            assert other.collection("t").get("live") is not None  # visible at once
+            assert other.exported_at_open == {}
+        assert not jsonl_file.exists() or b'"live"' not in jsonl_file.read_bytes()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    with Store.open(tmp_path) as after:
+        assert after.exported_at_open == {"t": 1}
+    assert b'"live"' in jsonl_file.read_bytes()
