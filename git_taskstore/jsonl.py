@@ -45,6 +45,9 @@ def validate_field(name: str) -> str:
 
 
 def validate_id(value: object) -> str:
+    # The common case first: at most 64 characters cannot exceed 256 bytes of UTF-8.
+    if type(value) is str and 0 < len(value) <= MAX_ID_BYTES // 4 and not value.isspace():
+        return value
     if not isinstance(value, str):
         raise ValidationError(f"record id must be a string, got {type(value).__name__}: {value!r}")
     if not value.strip():
