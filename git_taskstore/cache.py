@@ -200,7 +200,9 @@ class Cache:
             conn.execute("PRAGMA page_size = 16384")
             conn.execute("PRAGMA journal_mode = WAL")
             # The cache is derived from fsynced JSONL: losing its last transaction to a
-            # power cut costs a catch-up, never data.
+            # power cut costs a catch-up, except for pending (debounced) writes, which
+            # survive a killed process but not a power cut: the price of no fsync per
+            # debounced write (documented in the README).
             conn.execute("PRAGMA synchronous = NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
