@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import Result, cli, commit_all, git, init_repo
+from testing import CACHE_NAMES, Result, cli, commit_all, data, git, init_repo, ok, snapshot
 
 from git_taskstore import Store, __version__
 from git_taskstore.cli import COMMANDS
 from git_taskstore.paths import find_worktree
 
 # The cache and lock files: derived, never committed, free to change on any read.
-CACHE_NAMES = ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock")
 
 SEED: list[dict[str, Any]] = [
     {
@@ -56,30 +55,6 @@ SEED_IDS = [r["id"] for r in SEED]
 
 def jsonl(*records: dict[str, Any]) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of a store folder (or the file itself) except the cache and the lock."""
-    if folder.is_file():
-        return {"": folder.read_bytes()}
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.startswith(CACHE_NAMES):
-            files[str(path.relative_to(folder))] = path.read_bytes()
-    return files
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result
-    assert "Traceback" not in result.out + result.err, result
-    return result
-
-
-def data(result: Result) -> Any:
-    """A successful --json answer: stdout is one JSON document, stderr holds nothing."""
-    ok(result)
-    assert result.err == "", result
-    return json.loads(result.out)  # json.loads refuses trailing data: one document only
 
 
 def ids(result: Result) -> list[str]:

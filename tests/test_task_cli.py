@@ -17,40 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import Result, cli, init_repo
+from testing import CACHE_NAMES, Result, cli, data, init_repo, ok, snapshot
 
 from git_taskstore import Store
 from git_taskstore.models import PRD, Dependency, Execution, TaskSpec, Workflow
 from git_taskstore.taskmodel import TaskModel
 
 # The cache and lock files: derived, never committed, free to change on any read.
-CACHE_NAMES = ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock")
 ID_RE = r"[0-9a-z]{16}"
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of the store folder (bodies included) except the cache and the lock."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.startswith(CACHE_NAMES)
-    }
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result
-    assert "Traceback" not in result.out + result.err, result
-    return result
-
-
-def data(result: Result) -> Any:
-    """A successful --json answer: stdout is one JSON document, stderr holds nothing."""
-    ok(result)
-    assert result.err == "", result
-    return json.loads(result.out)  # json.loads refuses trailing data: one document only
 
 
 def created_id(result: Result, prefix: str) -> str:

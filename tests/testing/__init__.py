@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 # In CI the repository is cloned with shared/ beside it; a copy in tests/fixtures wins.
@@ -23,9 +25,7 @@ def fixture_dir(name: str) -> Path:
 
 def git(cwd: str | os.PathLike[str], *args: str, check: bool = True) -> str:
     """Run real git; return stdout. A failure shows the command, the code and both streams."""
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"git {' '.join(args)} exited {proc.returncode}\n"
@@ -86,3 +86,32 @@ def run_python(code: str, *args: str, cwd: str | os.PathLike[str] | None = None)
         [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=True
     )
     return proc.stdout.splitlines()
+
+
+# Files of a store folder that are not the store's data.
+CACHE_NAMES = ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a store folder (or the file itself) except the cache and the lock:
+    what must be byte-for-byte unchanged after a refused command."""
+    if folder.is_file():
+        return {"": folder.read_bytes()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(CACHE_NAMES)
+    }
+
+
+def ok(result: Result) -> Result:
+    assert result.code == 0, result
+    assert "Traceback" not in result.out + result.err, result
+    return result
+
+
+def data(result: Result) -> Any:
+    """A successful --json answer: stdout is one JSON document, stderr holds nothing."""
+    ok(result)
+    assert result.err == "", result
+    return json.loads(result.out)  # json.loads refuses trailing data: one document only
