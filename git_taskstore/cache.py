@@ -494,7 +494,7 @@ class Cache:
         with self.transaction():
             self.conn.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
             self.conn.execute("DELETE FROM files WHERE collection = ?", (collection,))
-            # FIX: pending writes are not derived from the file. A checkout of a branch
+            # pending writes are not derived from the file. A checkout of a branch
             # without this file dropped them from the table, and flush() then took them
             # for superseded and discarded them: they stay current and are exported.
             if self.conn.execute(

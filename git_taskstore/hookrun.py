@@ -37,7 +37,7 @@ def _store_dir() -> str | None:
 
 
 def _is_store(store_dir: str) -> bool:
-    # FIX (tests/test_git.py::test_checkout_of_a_commit_without_the_store): after checking
+    # after checking
     # out a commit from before the store existed, git leaves .taskstore/ behind (the cache
     # files are untracked), but without .version. Opening it as a store wrote .version and
     # .gitignore into the work tree, untracked files that then made `git checkout` of any
@@ -97,7 +97,7 @@ def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
     from .store import Store
 
     with Store.open_dir(store_dir, create=False) as store:
-        # FIX: opening the store exports pending writes already (exported_at_open): this
+        # opening the store exports pending writes already (exported_at_open): this
         # saw nothing pending, staged nothing, and the commit missed those writes.
         exported = dict(store.exported_at_open)
         for name, count in store._flush_each().items():

@@ -78,7 +78,7 @@ def validate_record(record: object) -> dict[str, Any]:
                 f"field {bad!r} holds NaN or Infinity, which JSON cannot represent: "
                 "store null or a string instead"
             )
-        # FIX: a value JSON cannot hold (a set, an object) was refused only when the line
+        # a value JSON cannot hold (a set, an object) was refused only when the line
         # was serialised: at the end of a batch, not when the record was given.
         dumps(record)
     return record

@@ -84,8 +84,7 @@ def _compact_one(store: Store, name: str) -> CompactResult:
     winners, bad = jsonl.reduce_lines(data)
     raw_lines = data.split(b"\n")
     # Bad lines are kept where they were: compaction never drops what it cannot read.
-    # FIX (tests/test_store.py::test_compact_keeps_one_line_per_id_tombstones_and_bad_lines):
-    # each id's current line goes where the id first appeared, not where its current
+    # # each id's current line goes where the id first appeared, not where its current
     # version was. The store's order (list() unsorted, export) is first appearance; keyed
     # on w.line, compaction moved every updated record to the end of that order.
     keep = sorted(

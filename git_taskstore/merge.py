@@ -81,7 +81,7 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
             f"{name}: conflict marker on line {marker + first_line - (2 if start else 1)}"
         )
     lines += [line for line in tail.split(b"\n") if line.strip()]
-    # FIX (tests/test_merge.py::test_a_bad_line_in_ours_is_not_jsonl): reduce the text as
+    # reduce the text as
     # it is (reduce_lines skips blank lines itself), not the lines without the blank ones,
     # so the line number NotJsonl gives is the bad line's number in the file.
     winners, bad = jsonl.reduce_lines(tail, first_line, winners)
@@ -312,7 +312,7 @@ def _conflict_block(
     sides = []
     for source in (ours, theirs):
         candidate = dict(merged)
-        # FIX (tests/test_merge.py::test_conflict_output_does_not_depend_on_hash_seed): a
+        # a
         # fixed order; a set's follows PYTHONHASHSEED, and a key put back (removed on the
         # other side) lands at the end, so the bytes changed from one process to the next.
         for key in sorted(conflicted):

@@ -148,7 +148,7 @@ class RepoState(Record):
     last_synced_commit: str | None = None
 
     def __post_init__(self) -> None:
-        # FIX (tests/test_models.py::test_repo_state_is_keyed_by_its_repo_path): the id is
+        # the id is
         # the repo path (README), but nothing set it, so create() gave every RepoState a
         # random id and put() of the same repo made a second record instead of updating.
         if not self.id:

@@ -131,7 +131,7 @@ class Store:
         self, store_dir: str, *, create: bool = True, debounce_ms: int | None = None
     ) -> None:
         self.path = os.path.abspath(store_dir)
-        # FIX: read first: a bad $TASKSTORE_DEBOUNCE_MS raised after the cache was opened
+        # read first: a bad $TASKSTORE_DEBOUNCE_MS raised after the cache was opened
         # (and left it open) and after pending writes had been exported.
         if debounce_ms is None:
             debounce_ms = _debounce_from_env()
@@ -144,7 +144,7 @@ class Store:
         self._cache = self._open_cache()
         self._closed = False
         # Pending writes of an earlier process exported as this store opened, per
-        # collection. FIX: the pre-commit hook staged only what its own flush() exported,
+        # collection. the pre-commit hook staged only what its own flush() exported,
         # always nothing (opening had exported it all), so the commit missed the writes;
         # and `git taskstore flush` reported 0.
         self.exported_at_open: dict[str, int] = {}
@@ -313,7 +313,7 @@ class Store:
     def close(self) -> None:
         """Export pending writes (debounced mode) and close the cache."""
         if self._flusher is not None:
-            # FIX: stopped before taking the mutex. Stopped inside it, close() waited the
+            # stopped before taking the mutex. Stopped inside it, close() waited the
             # whole 5 s join timeout whenever the flusher had just woken up and was waiting
             # for the mutex (held by close), and its flush then failed on a closed store.
             self._flusher.stop()
@@ -606,7 +606,7 @@ class Store:
         """
         held: builtins.list[Op] | None = getattr(self._batches, "ops", None)
         if held is not None:
-            # Nested: the outer batch applies everything. FIX: if this block raises, its
+            # Nested: the outer batch applies everything. if this block raises, its
             # own writes are discarded; they were kept, and written at the outer end when
             # the outer block caught the exception.
             mark = len(held)
@@ -793,7 +793,7 @@ def read_version(store_dir: str, default: int | None = None) -> int:
     try:
         version = int(text.decode("ascii"))
         if version < 0:
-            # FIX (tests/test_store.py::test_an_unusable_version_is_refused_...[-1]): a
+            # a
             # negative version reached MIGRATIONS[-1] and raised a bare KeyError.
             raise ValueError(text)
         return version

@@ -46,7 +46,7 @@ def slugify(title: str) -> str:
     slug = "-".join(title.lower().split())
     slug = _NOT_SLUG.sub("", slug)
     slug = re.sub(r"-{2,}", "-", slug).strip("-")
-    # FIX (tests/test_models.py::test_slugify_caps_long_titles): a long title (a PRD
+    # a long title (a PRD
     # titled with its first sentence) made a file name over the file system's 255 bytes,
     # and create-prd died with a traceback (OSError: File name too long). Cut the slug at
     # SLUG_MAX_BYTES of UTF-8, on a character boundary; -2, -3... still fit after it.
@@ -268,8 +268,7 @@ class TaskModel:
         n = 1
         while True:
             name = f"{folder}/{slug}.md" if n == 1 else f"{folder}/{slug}-{n}.md"
-            # FIX (tests/test_models.py, test_a_name_claimed_by_a_record_whose_body_is_
-            # missing_is_not_reused): only files were looked at, so a record whose body file was
+            # only files were looked at, so a record whose body file was
             # missing lost its name to the next record with the same title, and restoring
             # the first body from git then overwrote the second's.
             taken = os.path.exists(os.path.join(self.store.path, name)) or self.store.count(

@@ -248,7 +248,7 @@ def flush(store_dir: str | None, as_json: bool) -> int:
     does it at once. The pre-commit hook runs it too.
     """
     with open_store(store_dir) as store:
-        # FIX: opening the store exports what an earlier process left pending: count it.
+        # opening the store exports what an earlier process left pending: count it.
         exported = sum(store.exported_at_open.values()) + store.flush()
     if as_json:
         emit_json({"exported": exported})

@@ -101,7 +101,7 @@ def create_prd(
     """Create a PRD titled TITLE, with its body in .taskstore/prds/<slug>.md; print its id."""
     from ..models import PRD
 
-    # FIX (tests/test_task_cli.py::test_a_refused_create_before_init_creates_no_store): a
+    # a
     # bad status or blank title was refused only after the store had been created, so a
     # failed create-prd before `init` left a .taskstore folder behind.
     PRD(title=title, description=description, status=status).validate()
@@ -207,7 +207,7 @@ def create_workflow(
     """Create a workflow named NAME (names are unique); print its id."""
     from ..models import Workflow
 
-    # FIX (as in create-prd): validate before the store is created.
+    # validate before the store is created.
     Workflow(name=name, version=version, description=description).validate()
     content = _read_body(content_file) or ""
     model = _model(store_dir, create=True)
