@@ -312,9 +312,9 @@ def _conflict_block(
     sides = []
     for source in (ours, theirs):
         candidate = dict(merged)
-        # a
-        # fixed order; a set's follows PYTHONHASHSEED, and a key put back (removed on the
-        # other side) lands at the end, so the bytes changed from one process to the next.
+        # Conflicted fields in sorted order: a set's order follows PYTHONHASHSEED, and a key
+        # put back (removed on the other side) lands at the end, so the bytes would change
+        # from one process to the next.
         for key in sorted(conflicted):
             if key in source:
                 candidate[key] = source[key]

@@ -793,8 +793,7 @@ def read_version(store_dir: str, default: int | None = None) -> int:
     try:
         version = int(text.decode("ascii"))
         if version < 0:
-            # a
-            # negative version reached MIGRATIONS[-1] and raised a bare KeyError.
+            # A negative version reached MIGRATIONS[-1] and raised a bare KeyError.
             raise ValueError(text)
         return version
     except (UnicodeDecodeError, ValueError):

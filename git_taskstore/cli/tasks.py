@@ -101,8 +101,7 @@ def create_prd(
     """Create a PRD titled TITLE, with its body in .taskstore/prds/<slug>.md; print its id."""
     from ..models import PRD
 
-    # a
-    # bad status or blank title was refused only after the store had been created, so a
+    # A bad status or blank title was refused only after the store had been created, so a
     # failed create-prd before `init` left a .taskstore folder behind.
     PRD(title=title, description=description, status=status).validate()
     body = _read_body(body_file)
