@@ -31,12 +31,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from common import TAGS, clock, missed_targets, progress_for, table_lines, targets_footer
+from common import fmt_s as _fmt_s
+from common import ratio as _ratio
 
 COLLECTION = "tasks"
 RUNS = 5
@@ -63,15 +65,9 @@ FIXED_FILES = {
     ".taskstore/.version": b"1\n",
     ".taskstore/.gitignore": b"taskstore.db\ntaskstore.db-wal\ntaskstore.db-shm\ntaskstore.lock\n",
 }
-TAGS = ("backend", "frontend", "api", "auth", "db", "infra", "ci", "docs", "bug", "perf")
 
 
-def clock() -> float:
-    return time.perf_counter()
-
-
-def progress(message: str) -> None:
-    print(f"bench_history: {message}", file=sys.stderr, flush=True)
+progress = progress_for("bench_history")
 
 
 # --- the repository ----------------------------------------------------------------------
@@ -291,10 +287,6 @@ def bench(hist: History) -> dict[str, Any]:
     return f
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
-
-
 def build_report(hist: History, f: dict[str, Any]) -> dict[str, Any]:
     targets: dict[str, dict[str, Any]] = {
         "log_seconds": {"value": f["log"]["seconds"], "limit": TARGET_LOG_S},
@@ -324,14 +316,6 @@ def build_report(hist: History, f: dict[str, Any]) -> dict[str, Any]:
         "targets": targets,
         "ok": all(t["ok"] for t in targets.values()),
     }
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.3f} s"
 
 
 def render_table(report: dict[str, Any]) -> str:
@@ -380,7 +364,6 @@ def render_table(report: dict[str, Any]) -> str:
             "",
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         f"git-taskstore history: {r['commits']} commits, {r['records']} records, "
         f"{r['lines']} lines ({r['file_bytes'] / 1024:.0f} KB at HEAD), packed; "
@@ -389,12 +372,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"median of {RUNS} runs; whole processes unless marked in-process; cpu = user + sys",
         "",
     ]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    missed = [name for name, target in t.items() if not target["ok"]]
-    lines += ["", "all targets met" if not missed else "targets missed: " + ", ".join(missed)]
+    lines += [*table_lines(rows), "", targets_footer(missed_targets(t))]
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from common import missed_targets, progress_for, table_lines, targets_footer
 
 RUNS = 20
 RECORDS = 1000
@@ -63,9 +64,7 @@ class Case:
     target_ms: float | None = None
 
 
-def progress(message: str) -> None:
-    sys.stderr.write(f"bench_hooks: {message}\n")
-    sys.stderr.flush()
+progress = progress_for("bench_hooks")
 
 
 def bench_env(work: str) -> dict[str, str]:
@@ -323,20 +322,13 @@ def render_table(report: dict[str, Any]) -> str:
         rows.append(
             (f"floor {name}: {floor['label']}", f"{floor['median_ms']:.1f} ms", "", "", "", "")
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     params, env = report["params"], report["environment"]
     lines = [
         f"git-taskstore hooks: {params['records']} records, whole processes, median of "
         f"{params['runs']} runs; python {env['python']}, {env['git']}, {env['cpus']} cpus",
         "",
     ]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("")
-    missed = [name for name, t in targets.items() if not t["ok"]]
-    lines.append("all targets met" if not missed else "targets missed: " + ", ".join(missed))
+    lines += [*table_lines(rows), "", targets_footer(missed_targets(targets))]
     return "\n".join(lines)
 
 

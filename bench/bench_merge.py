@@ -33,12 +33,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from common import STATUSES, TAGS, WORDS, clock, progress_for
+from common import fmt_s as _fmt_s
+from common import fmt_x as _x
+from common import ratio as _ratio
 
 from git_taskstore import jsonl
 from git_taskstore.merge import merge_records
@@ -56,21 +59,7 @@ DRIVER_LINES = 10
 TARGET_MERGE_S = 2.0
 TARGET_DRIVER_S = 0.100
 
-STATUSES = ("todo", "in_progress", "blocked", "review", "done", "cancelled")
-TAGS = ("backend", "frontend", "api", "auth", "db", "infra", "ci", "docs", "bug", "perf")
-WORDS = (
-    "add", "fix", "remove", "refactor", "migrate", "document", "test", "cache", "login",
-    "export", "import", "retry", "timeout", "flaky", "report", "dashboard", "queue",
-    "worker", "schema", "index", "endpoint", "webhook", "token", "session", "upload",
-)  # fmt: skip
-
-
-def clock() -> float:
-    return time.perf_counter()
-
-
-def progress(message: str) -> None:
-    print(f"bench_merge: {message}", file=sys.stderr, flush=True)
+progress = progress_for("bench_merge")
 
 
 # --- the data set ------------------------------------------------------------------------
@@ -317,22 +306,6 @@ def bench_driver(work: str) -> dict[str, Any]:
 
 
 # --- report ------------------------------------------------------------------------------
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.3f} s"
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict[str, Any]:

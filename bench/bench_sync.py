@@ -43,6 +43,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from common import TAGS as BASE_TAGS
+from common import WORDS as BASE_WORDS
+from common import clock, fmt_s, missed_targets, progress_for, table_lines, targets_footer
+from common import fmt_mb as _fmt_mb
+from common import ratio as _ratio
 
 from git_taskstore import Filter, Op, Store
 
@@ -63,33 +68,21 @@ TARGET_CATCH_UP_S = 0.050
 TARGET_QUERY_S = 0.005
 TARGET_MEMORY_RATIO = 1.5
 
-STATUSES = ("todo", "in_progress", "blocked", "review", "done", "cancelled")
 # Drawn with weights, like a real backlog: mostly open or done.
 STATUS_DRAW: tuple[str, ...] = ("todo",) * 6 + ("in_progress",) * 4 + ("blocked",)
 STATUS_DRAW += ("review",) * 2 + ("done",) * 6 + ("cancelled",)
 OWNERS = 1000  # so that owner = X returns about N / 1000 rows
 QUERY_OWNER = "user-0042"
 QUERY_STATUS = "done"
-TAGS = (
-    "backend", "frontend", "api", "auth", "db", "infra", "ci", "docs", "bug", "perf",
-    "security", "ux", "mobile", "billing", "search", "oncall",
-)  # fmt: skip
+TAGS = (*BASE_TAGS, "security", "ux", "mobile", "billing", "search", "oncall")
 WORDS = (
-    "add", "fix", "remove", "refactor", "migrate", "document", "test", "cache", "login",
-    "export", "import", "retry", "timeout", "flaky", "report", "dashboard", "queue",
-    "worker", "schema", "index", "endpoint", "webhook", "token", "session", "upload",
+    *BASE_WORDS,
     "invoice", "search", "filter", "pagination", "metrics", "alert", "deploy", "rollback",
     "config", "feature", "flag", "permissions", "audit", "log", "backup",
 )  # fmt: skip
 _BASE32 = "0123456789abcdefghjkmnpqrstvwxyz"  # the store's own id alphabet
 
-
-def clock() -> float:
-    return time.perf_counter()
-
-
-def progress(message: str) -> None:
-    print(f"bench_sync: {message}", file=sys.stderr, flush=True)
+progress = progress_for("bench_sync")
 
 
 # --- the data set ------------------------------------------------------------------------
@@ -516,19 +509,7 @@ def bench_memory(ds: Dataset, work: str) -> dict[str, Any]:
 
 
 def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.2f} ms"
-    return f"{seconds:.3f} s"
-
-
-def _fmt_mb(value: int) -> str:
-    return f"{value / 1_048_576:.0f} MB"
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+    return fmt_s(seconds, ms_digits=2)
 
 
 def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict[str, Any]:
@@ -714,7 +695,6 @@ def render_table(report: dict[str, Any]) -> str:
             )
         )
     rows = [row + ("",) * (len(rows[0]) - len(row)) for row in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"git-taskstore sync: {n} records x {v} versions = {report['file']['lines']} lines, "
         f"{_fmt_mb(report['file']['bytes'])}; python {report['environment']['python']}, "
@@ -723,13 +703,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"plan of owner=: {q['indexed']['plan']}",
         "",
     ]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("")
-    missed = [name for name, target in t.items() if not target["ok"]]
-    lines.append("all targets met" if not missed else "targets missed: " + ", ".join(missed))
+    lines += [*table_lines(rows), "", targets_footer(missed_targets(t))]
     return "\n".join(lines)
 
 

@@ -45,6 +45,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from common import (
+    STATUSES,
+    TAGS,
+    WORDS,
+    clock,
+    missed_targets,
+    progress_for,
+    table_lines,
+    targets_footer,
+)
+from common import fmt_mb as _fmt_mb
+from common import fmt_s as _fmt_s
+from common import fmt_x as _x
 
 from git_taskstore import Store
 from git_taskstore import cache as cache_module
@@ -60,21 +73,7 @@ DEBOUNCE_MS = 1000
 TARGET_BATCH_RATIO = 1.5
 TARGET_DEBOUNCE_SPEEDUP = 5.0
 
-STATUSES = ("todo", "in_progress", "blocked", "review", "done", "cancelled")
-TAGS = ("backend", "frontend", "api", "auth", "db", "infra", "ci", "docs", "bug", "perf")
-WORDS = (
-    "add", "fix", "remove", "refactor", "migrate", "document", "test", "cache", "login",
-    "export", "import", "retry", "timeout", "flaky", "report", "dashboard", "queue",
-    "worker", "schema", "index", "endpoint", "webhook", "token", "session", "upload",
-)  # fmt: skip
-
-
-def clock() -> float:
-    return time.perf_counter()
-
-
-def progress(message: str) -> None:
-    print(f"bench_writes: {message}", file=sys.stderr, flush=True)
+progress = progress_for("bench_writes")
 
 
 # --- the records -------------------------------------------------------------------------
@@ -489,22 +488,6 @@ def build_report(params: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.3f} s"
-
-
-def _fmt_mb(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1_048_576:.0f} MB"
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
 def render_table(report: dict[str, Any]) -> str:
     f, t, p = report["figures"], report["targets"], report["params"]
     n, w = p["records"], p["writes"]
@@ -601,7 +584,6 @@ def render_table(report: dict[str, Any]) -> str:
             "",
         ),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     env = report["environment"]
     lines = [
         f"git-taskstore writes: batch of {n} records, {w} single writes; python "
@@ -611,15 +593,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"{floor['lines']} lines",
         "",
     ]
-    for index, row in enumerate(rows):
-        lines.append(
-            "  ".join(cell.ljust(wd) for cell, wd in zip(row, widths, strict=True)).rstrip()
-        )
-        if index == 0:
-            lines.append("  ".join("-" * wd for wd in widths))
-    lines.append("")
-    missed = [name for name, target in t.items() if not target["ok"]]
-    lines.append("all targets met" if not missed else "targets missed: " + ", ".join(missed))
+    lines += [*table_lines(rows), "", targets_footer(missed_targets(t))]
     return "\n".join(lines)
 
 
