@@ -6,24 +6,11 @@ own output (beside a floor measured in the same run), not to assertions on a sha
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from testing import run_bench
 
 
 def test_bench_sync_runs_at_a_small_size() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_sync.py"), "--records", "2000", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_bench("bench_sync.py", "--records", "2000")
     assert set(report["targets"]) >= {
         "rebuild_vs_floor",
         "catch_up_seconds",

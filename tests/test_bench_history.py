@@ -6,24 +6,11 @@ own output, beside git's log measured in the same run, not to assertions here.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from testing import run_bench
 
 
 def test_bench_history_runs_at_a_small_size() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_history.py"), "--commits", "30", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_bench("bench_history.py", "--commits", "30")
     assert set(report["targets"]) == {"log_seconds", "diff_seconds"}
     for target in report["targets"].values():
         assert target["value"] > 0 and target["limit"] > 0

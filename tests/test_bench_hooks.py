@@ -6,10 +6,11 @@ output, beside floors measured in the same run, not to assertions on a shared ma
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+from testing import run_bench
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_hooks.py"
 
@@ -23,15 +24,7 @@ HOOK_TARGETS = {
 
 
 def test_bench_hooks_runs_and_reports_every_target() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--runs", "2", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_bench("bench_hooks.py", "--runs", "2")
     assert set(report["targets"]) == HOOK_TARGETS
     for name, target in report["targets"].items():
         assert set(target) == {"value", "limit", "ok"}, name

@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import CACHE_NAMES, Result, cli, commit_all, data, git, init_repo, ok, snapshot
+from testing import (
+    CACHE_NAMES,
+    Result,
+    assert_fails,
+    cli,
+    commit_all,
+    data,
+    git,
+    init_repo,
+    ok,
+    snapshot,
+)
 
 from git_taskstore import Store, __version__
 from git_taskstore.cli import COMMANDS
@@ -60,18 +71,6 @@ def jsonl(*records: dict[str, Any]) -> str:
 def ids(result: Result) -> list[str]:
     return [r["id"] for r in data(result)]
 
-
-def assert_fails(result: Result, code: int, *needles: str) -> str:
-    """The user-visible shape of every failure; returns the error line."""
-    assert result.code == code, result
-    assert "Traceback" not in result.out + result.err, result
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result
-    assert lines[0].startswith("error: "), result
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in the error\n{result}"
-    assert result.out == "", result
-    return lines[0]
 
 
 def warnings_only(err: str) -> list[str]:

@@ -27,13 +27,13 @@ import pygit2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testing import run_bench
 
 from git_taskstore import jsonl
 from git_taskstore.driver import merge_files
 from git_taskstore.merge import MergeResult, NotJsonl, merge_records
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "bench" / "bench_merge.py"
 _ABSENT: Any = object()  # a field a record does not have
 
 
@@ -931,15 +931,7 @@ def test_driver_help_exits_0(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_merge_runs_at_a_small_size() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--lines", "2000", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_bench("bench_merge.py", "--lines", "2000")
     assert set(report["targets"]) >= {"merge_seconds", "driver_process_seconds"}
     for target in report["targets"].values():
         assert set(target) >= {"value", "limit", "ok"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import CACHE_NAMES, Result, cli, data, init_repo, ok, snapshot
+from testing import CACHE_NAMES, Result, assert_fails, cli, data, init_repo, ok, snapshot
 
 from git_taskstore import Store
 from git_taskstore.models import PRD, Dependency, Execution, TaskSpec, Workflow
@@ -37,18 +37,6 @@ def created_id(result: Result, prefix: str) -> str:
     assert re.fullmatch(re.escape(prefix) + ID_RE + "\n", result.out), result
     return result.out.strip()
 
-
-def assert_fails(result: Result, code: int, *needles: str) -> str:
-    """The user-visible shape of every failure; returns the error line."""
-    assert result.code == code, result
-    assert "Traceback" not in result.out + result.err, result
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result
-    assert lines[0].startswith("error: "), result
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in the error\n{result}"
-    assert result.out == "", result
-    return lines[0]
 
 
 def table(result: Result) -> list[list[str]]:

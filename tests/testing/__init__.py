@@ -115,3 +115,33 @@ def data(result: Result) -> Any:
     ok(result)
     assert result.err == "", result
     return json.loads(result.out)  # json.loads refuses trailing data: one document only
+
+
+def assert_fails(result: Result, code: int, *needles: str) -> str:
+    """The user-visible shape of every failure; returns the error line."""
+    assert result.code == code, result
+    assert "Traceback" not in result.out + result.err, result
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result
+    assert lines[0].startswith("error: "), result
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in the error\n{result}"
+    assert result.out == "", result
+    return lines[0]
+
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_bench(script: str, *args: str) -> dict[str, Any]:
+    """Run a benchmark script with --json as a real process; return its report."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
