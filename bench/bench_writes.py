@@ -201,7 +201,7 @@ def timed_parts() -> Iterator[dict[str, float]]:
         patched.append((owner, name, original))
         setattr(owner, name, wrapper)
 
-    wrap(store_module.Store, "_prepare", "validate")
+    wrap(store_module.Store, "_request", "validate")
     wrap(store_module, "plan", "plan")
     wrap(store_module.jsonl, "append_lines", "append_fsync")
     wrap(cache_module.Cache, "_upsert", "sqlite_upsert")

@@ -237,7 +237,7 @@ def import_data(store: Store, data: dict[str, list[dict[str, Any]]]) -> ImportRe
         jsonl.validate_collection(name)
         if not isinstance(records, list):
             raise ValidationError(f"{name}: expected a list of records")
-        store._prepare(records, name)
+        store._request(name, "import", records)
     result = ImportResult()
     for name, records in data.items():
         written = store._write(name, records, "import")

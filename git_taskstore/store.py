@@ -30,10 +30,9 @@ from .errors import (
     ValidationError,
 )
 from .ids import new_id
-from .jsonl import Winner
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record
-from .writes import Flusher, Op, by_collection, plan
+from .writes import Flusher, Request, Row, by_collection, plan, request_ids
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -496,18 +495,17 @@ class Store:
             lambda: self._cache.ensure_indexes(collection, fields, rebuild=rebuild)
         )
 
-    def _prepare(
-        self, records: builtins.list[dict[str, Any]], collection: str
-    ) -> builtins.list[dict[str, Any]]:
+    def _request(
+        self,
+        collection: str,
+        mode: str,
+        records: builtins.list[dict[str, Any]],
+        typed: builtins.list[Record] | None = None,
+    ) -> Request:
         """Validate every record before anything is written (one bad record: no write)."""
-        prepared = []
-        for index, record in enumerate(records):
-            try:
-                prepared.append(dict(jsonl.validate_record(record)))
-            except ValidationError as exc:
-                where = f"record {index + 1}: " if len(records) > 1 else ""
-                raise ValidationError(f"{where}{exc}") from None
-        return prepared
+        lines = jsonl.record_lines(records)
+        # Copies as the records were when given: planning completes them, a batch holds them.
+        return Request(collection, mode, builtins.list(map(dict, records)), lines, typed)
 
     def _write(
         self, collection: str, records: builtins.list[dict[str, Any]], mode: str
@@ -520,61 +518,64 @@ class Store:
         """
         jsonl.validate_collection(collection)
         # The cycle collector would walk every record of a big batch again and again (the
-        # records, copies, ops and lines are acyclic): paused, as in a rebuild. Not for a
-        # few records: a batch() of single puts would pay for the pause on each.
+        # records, copies, requests and lines are acyclic): paused, as in a rebuild. Not
+        # for a few records: a batch() of single puts would pay for the pause on each.
         with gc_paused() if len(records) > GC_PAUSE_MIN else nullcontext():
-            ops = [Op(collection, record, mode) for record in self._prepare(records, collection)]
-            if self._submit(ops):
-                return [op.record for op in ops]
-            return [op.record for op in ops if op.written]
+            request = self._request(collection, mode, records)
+            if self._submit([request]):
+                return request.records
+            return request.written
 
     def _delete(self, collection: str, record_id: str) -> bool:
         """Append a tombstone; False if there was no live record (inside a batch: True)."""
         jsonl.validate_collection(collection)
         jsonl.validate_id(record_id)
-        op = Op(collection, {"id": record_id}, "delete")
-        return self._submit([op]) or op.written
+        request = self._request(collection, "delete", [{"id": record_id}])
+        return self._submit([request]) or bool(request.written)
 
-    def _submit(self, ops: builtins.list[Op]) -> bool:
+    def _submit(self, requests: builtins.list[Request]) -> bool:
         """Apply, or hold until the thread's batch ends (True then)."""
-        if not ops:
+        if not requests:
             return False
-        batch: builtins.list[Op] | None = getattr(self._batches, "ops", None)
+        batch: builtins.list[Request] | None = getattr(self._batches, "requests", None)
         if batch is not None:
-            batch.extend(ops)
+            batch.extend(requests)
             return True
         if self._flusher is not None:
-            self._guarded(lambda: self._write_pending(ops))
+            self._guarded(lambda: self._write_pending(requests))
             self._flusher.poke()
         else:
-            self._guarded(lambda: self._apply(ops))
+            self._guarded(lambda: self._apply(requests))
         return False
 
-    def _apply(self, ops: builtins.list[Op]) -> None:
+    def _apply(self, requests: builtins.list[Request]) -> None:
         """One lock, one append and fsync per file, one SQLite transaction for all."""
         with gc_paused(), self.locked(), self._cache.transaction():
             planned = []
             stamp = now_ms()
-            for collection, group in by_collection(ops).items():
+            for collection, group in by_collection(requests).items():
                 self._fresh_locked(collection)
-                currents = self._cache.currents(collection, [op.record["id"] for op in group])
-                planned.append((collection, *plan(collection, group, currents, stamp)))
+                currents = self._cache.currents(collection, request_ids(group))
+                planned.append((collection, plan(group, currents, stamp)))
             # Everything was decided (and anything refused raised) before the first byte.
-            for collection, lines, winners in planned:
-                if lines:
-                    self._append(collection, lines, winners)
+            for collection, rows in planned:
+                if rows:
+                    self._append(collection, rows)
+        for request in requests:
+            request.stamp_typed()
 
-    def _write_pending(self, ops: builtins.list[Op]) -> None:
+    def _write_pending(self, requests: builtins.list[Request]) -> None:
         """Debounced: durable in the cache, current at once, exported to JSONL later."""
-        groups = by_collection(ops)
+        groups = by_collection(requests)
         for collection in groups:
             self._fresh(collection)
         with self._cache.transaction():
             stamp = now_ms()
             for collection, group in groups.items():
-                currents = self._cache.currents(collection, [op.record["id"] for op in group])
-                _, winners = plan(collection, group, currents, stamp)
-                self._cache.record_pending(collection, winners)
+                currents = self._cache.currents(collection, request_ids(group))
+                self._cache.record_pending(collection, plan(group, currents, stamp))
+        for request in requests:
+            request.stamp_typed()
 
     def _fresh_locked(self, collection: str) -> None:
         # Inside the write lock and transaction: catch up, and refuse a conflicted file.
@@ -586,12 +587,10 @@ class Store:
                 state.conflict_line if state and state.conflict_line else 0,
             )
 
-    def _append(
-        self, collection: str, lines: builtins.list[bytes], winners: dict[str, Winner]
-    ) -> None:
+    def _append(self, collection: str, rows: builtins.list[Row]) -> None:
         path = self.file_path(collection)
-        start, payload = jsonl.append_lines(path, lines)
-        self._cache.record_append(collection, path, start, payload, winners)
+        start, payload = jsonl.append_lines(path, [row[1] for row in rows])
+        self._cache.record_append(collection, path, start, payload, rows)
 
     # --- batches and debounced writes ---------------------------------------------------
 
@@ -604,7 +603,7 @@ class Store:
         If the block raises, or a create/update is refused at the end, nothing is written.
         Reads inside the block do not see the held writes.
         """
-        held: builtins.list[Op] | None = getattr(self._batches, "ops", None)
+        held: builtins.list[Request] | None = getattr(self._batches, "requests", None)
         if held is not None:
             # Nested: the outer batch applies everything. if this block raises, its
             # own writes are discarded; they were kept, and written at the outer end when
@@ -616,14 +615,14 @@ class Store:
                 del held[mark:]
                 raise
             return
-        self._batches.ops = []
+        self._batches.requests = []
         try:
             yield
-            ops = self._batches.ops
+            requests = self._batches.requests
         finally:
-            self._batches.ops = None
-        if ops:
-            self._submit(ops)
+            self._batches.requests = None
+        if requests:
+            self._submit(requests)
 
     def flush(self) -> int:
         """Export pending (debounced) writes to the JSONL files now; return how many.
@@ -646,13 +645,7 @@ class Store:
                     self._fresh_locked(collection)
                     taken = self._cache.take_pending(collection, orphans_only=orphans_only)
                     if taken:
-                        winners = {}
-                        for rid, raw in taken:
-                            record = jsonl.loads(raw)
-                            winners[rid] = Winner(
-                                jsonl.version_of(record), 0, raw, jsonl.is_tombstone(record)
-                            )
-                        self._append(collection, [raw for _, raw in taken], winners)
+                        self._append(collection, taken)
                         exported[collection] = len(taken)
             return exported
 
@@ -681,27 +674,26 @@ class Store:
         return self._typed_write(record, "put")
 
     def _typed_write(self, record: R, mode: str) -> R:
-        self._submit([self._typed_op(record, mode)])
+        self._submit([self._typed_request(record, mode)])
         return record
 
-    def _typed_op(self, record: Record, mode: str) -> Op:
+    def _typed_request(self, record: Record, mode: str) -> Request:
         record.validate()
         cls = type(record)
         self._declare(cls)
-        prepared = self._prepare([record.to_dict()], cls.collection())[0]
-        return Op(cls.collection(), prepared, mode, typed=record)
+        return self._request(cls.collection(), mode, [record.to_dict()], [record])
 
     def create_many(self, records: Iterable[R]) -> builtins.list[R]:
         """Create many typed records in one write: all validated first (one bad record
         writes nothing), then one lock, one append and fsync per file, one transaction."""
         records = builtins.list(records)
-        ops = []
+        requests = []
         with gc_paused():
             for record in records:
                 if record.id == "":
                     record.id = new_id(type(record).id_prefix)
-                ops.append(self._typed_op(record, "create"))
-            self._submit(ops)
+                requests.append(self._typed_request(record, "create"))
+            self._submit(requests)
         return records
 
     def get(self, cls: type[R], record_id: str) -> R | None:

@@ -72,7 +72,6 @@ def ids(result: Result) -> list[str]:
     return [r["id"] for r in data(result)]
 
 
-
 def warnings_only(err: str) -> list[str]:
     """stderr of a command that worked: notes and warnings, never an error."""
     lines = err.splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -18,11 +19,11 @@ from git_taskstore.jsonl import (
     atomic_write,
     conflict_marker_line,
     parse_line,
+    record_line,
     reduce_lines,
     validate_collection,
     validate_field,
     validate_id,
-    validate_record,
 )
 
 
@@ -314,9 +315,34 @@ def test_invalid_ids(value: object, reason: str) -> None:
         validate_id(value)
 
 
-def test_validate_record_returns_the_record() -> None:
-    record = {"id": "a", "title": "x"}
-    assert validate_record(record) is record
+def test_record_line_is_the_compact_line() -> None:
+    record = {"id": "a", "title": "x", "n": None, "tags": ["é"]}
+    assert record_line(record) == '{"id":"a","title":"x","n":null,"tags":["é"]}'
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        (float("nan"), "v"),
+        ([1, {"w": float("inf")}], "v[1].w"),
+        ({"deep": [None, float("-inf")]}, "v.deep[1]"),
+    ],
+)
+def test_record_line_refuses_nan_with_its_path(value: object, path: str) -> None:
+    # orjson writes NaN as null: the check must look wherever a null came out.
+    with pytest.raises(ValidationError, match=rf"field {re.escape(repr(path))} holds NaN"):
+        record_line({"id": "a", "v": value})
+
+
+def test_record_line_falls_back_to_the_stdlib_for_what_orjson_refuses() -> None:
+    # Ints wider than 64 bits keep their digits; nested non-str keys become strings, as
+    # the stdlib writes them.
+    assert record_line({"id": "a", "big": 2**70}) == '{"id":"a","big":1180591620717411303424}'
+    assert record_line({"id": "a", "m": {1: "x"}}) == '{"id":"a","m":{"1":"x"}}'
+    with pytest.raises(ValidationError, match="holds NaN"):
+        record_line({"id": "a", "big": 2**70, "f": float("nan")})
+    with pytest.raises(ValidationError, match="not JSON-serialisable"):
+        record_line({"id": "a", "s": {1, 2}})
 
 
 @pytest.mark.parametrize(
@@ -331,9 +357,9 @@ def test_validate_record_returns_the_record() -> None:
         ({"id": "a", 3: "x"}, "field names must be strings"),
     ],
 )
-def test_validate_record_rejects(record: object, reason: str) -> None:
+def test_record_line_rejects(record: object, reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
-        validate_record(record)
+        record_line(record)
 
 
 # --- append_lines -----------------------------------------------------------------------
@@ -341,10 +367,10 @@ def test_validate_record_rejects(record: object, reason: str) -> None:
 
 def test_append_lines_creates_the_file_and_writes_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    start, payload = append_lines(str(path), [b'{"id":"a"}', b'{"id":"b"}'])
+    start, payload = append_lines(str(path), ['{"id":"a"}', '{"id":"b"}'])
     assert (start, payload) == (0, b'{"id":"a"}\n{"id":"b"}\n')
     assert path.read_bytes() == payload
-    start, payload = append_lines(str(path), [b'{"id":"c"}'])
+    start, payload = append_lines(str(path), ['{"id":"c"}'])
     assert (start, payload) == (22, b'{"id":"c"}\n')
     assert path.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n'
 
@@ -353,7 +379,7 @@ def test_a_torn_last_line_stays_on_its_own_line(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     torn = b'{"id":"a","updated_at":1}\n{"id":"b","tit'
     path.write_bytes(torn)
-    start, payload = append_lines(str(path), [b'{"id":"c","updated_at":2}'])
+    start, payload = append_lines(str(path), ['{"id":"c","updated_at":2}'])
     assert start == len(torn)
     assert payload == b'\n{"id":"c","updated_at":2}\n'
     data = path.read_bytes()
@@ -366,16 +392,16 @@ def test_a_torn_last_line_stays_on_its_own_line(tmp_path: Path) -> None:
 def test_append_after_a_complete_last_line_adds_no_blank_line(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'{"id":"a"}\n')
-    append_lines(str(path), [b'{"id":"b"}'])
+    append_lines(str(path), ['{"id":"b"}'])
     assert path.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n'
 
 
 def test_append_lines_writes_into_the_file_now_at_the_path(tmp_path: Path) -> None:
     # git checkout replaces files; each append must reach the current file, not an old inode.
     path = tmp_path / "t.jsonl"
-    append_lines(str(path), [b'{"id":"a"}'])
+    append_lines(str(path), ['{"id":"a"}'])
     atomic_write(str(path), b'{"id":"z"}\n')
-    append_lines(str(path), [b'{"id":"b"}'])
+    append_lines(str(path), ['{"id":"b"}'])
     assert path.read_bytes() == b'{"id":"z"}\n{"id":"b"}\n'
 
 

@@ -38,7 +38,6 @@ def created_id(result: Result, prefix: str) -> str:
     return result.out.strip()
 
 
-
 def table(result: Result) -> list[list[str]]:
     """A table on stdout: the header and rows, split on runs of 2+ blanks."""
     ok(result)
