@@ -102,9 +102,10 @@ class _Digest:
         self.head = state.head
         self.tail = state.tail
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, lines: int | None = None) -> None:
+        """Go on past ``data``, which holds ``lines`` newlines (counted if not given)."""
         self.offset += len(data)
-        self.lines += data.count(b"\n")
+        self.lines += data.count(b"\n") if lines is None else lines
         self.crc = zlib.crc32(data, self.crc)
         self.adler = zlib.adler32(data, self.adler)
         if len(self.head) < HEAD_BYTES:
@@ -404,7 +405,8 @@ class Cache:
         if st.st_size != start + len(payload):
             return
         digest = _Digest(state)
-        digest.feed(payload)
+        # A newline for each line, and one before them if the file ended in a torn line.
+        digest.feed(payload, len(rows) + payload.startswith(b"\n"))
         # The file was written after the last read: only its new mtime matters.
         self._save_state(collection, digest.state(st, time.time_ns(), state.bad_lines))
 

@@ -61,14 +61,14 @@ def validate_id(value: object) -> str:
     return value
 
 
-def record_lines(records: Sequence[object]) -> list[str]:
+def record_lines(records: Sequence[object], first: int = 1) -> list[str]:
     """Check records that are about to be written; return their lines (without newline).
 
     Serialising is the check: orjson refuses keys that are not strings and values JSON
     cannot hold, faster than a walk over the record in Python could look at them. The one
     thing it lets through is NaN or Infinity, written as null: only a line holding a null
     can have one, and only such a record is walked. A refusal names the record by its
-    place when there are several ("record 3: ...").
+    place, counted from ``first``, when there are several ("record 3: ...").
     """
     lines: list[str] = []
     add = lines.append
@@ -90,9 +90,9 @@ def record_lines(records: Sequence[object]) -> list[str]:
             else:
                 add(record_line(record))
     except ValidationError as exc:
-        if len(records) == 1:
+        if len(records) == 1 and first == 1:
             raise
-        raise ValidationError(f"record {len(lines) + 1}: {exc}") from None
+        raise ValidationError(f"record {first + len(lines)}: {exc}") from None
     return lines
 
 

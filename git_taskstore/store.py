@@ -18,6 +18,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import jsonl, maintenance
@@ -32,7 +33,7 @@ from .errors import (
 from .ids import new_id
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record
-from .writes import Flusher, Request, Row, by_collection, plan, request_ids
+from .writes import Current, Flusher, Request, Row, by_collection, make_request, plan
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -502,10 +503,9 @@ class Store:
         records: builtins.list[dict[str, Any]],
         typed: builtins.list[Record] | None = None,
     ) -> Request:
-        """Validate every record before anything is written (one bad record: no write)."""
-        lines = jsonl.record_lines(records)
-        # Copies as the records were when given: planning completes them, a batch holds them.
-        return Request(collection, mode, builtins.list(map(dict, records)), lines, typed)
+        # Inside a batch, the time it began: one stamp for all its records.
+        stamp = getattr(self._batches, "stamp", None) or now_ms()
+        return make_request(collection, mode, records, stamp, typed)
 
     def _write(
         self, collection: str, records: builtins.list[dict[str, Any]], mode: str
@@ -513,8 +513,9 @@ class Store:
         """Write records: mode is put, patch, create, update or import.
 
         import keeps the records' own timestamps and skips those not newer than the store's.
-        Returns the records written, completed in place (inside a batch: all of them, and
-        they are completed when the batch ends).
+        Returns the records written, completed in place (inside a batch: all of them,
+        stamped with the time the batch began, and settled when it ends: a record whose id
+        already holds a version by then gets a later one).
         """
         jsonl.validate_collection(collection)
         # The cycle collector would walk every record of a big batch again and again (the
@@ -552,11 +553,9 @@ class Store:
         """One lock, one append and fsync per file, one SQLite transaction for all."""
         with gc_paused(), self.locked(), self._cache.transaction():
             planned = []
-            stamp = now_ms()
             for collection, group in by_collection(requests).items():
                 self._fresh_locked(collection)
-                currents = self._cache.currents(collection, request_ids(group))
-                planned.append((collection, plan(group, currents, stamp)))
+                planned.append((collection, plan(group, self._currents_of(collection))))
             # Everything was decided (and anything refused raised) before the first byte.
             for collection, rows in planned:
                 if rows:
@@ -570,12 +569,14 @@ class Store:
         for collection in groups:
             self._fresh(collection)
         with self._cache.transaction():
-            stamp = now_ms()
             for collection, group in groups.items():
-                currents = self._cache.currents(collection, request_ids(group))
-                self._cache.record_pending(collection, plan(group, currents, stamp))
+                rows = plan(group, self._currents_of(collection))
+                self._cache.record_pending(collection, rows)
         for request in requests:
             request.stamp_typed()
+
+    def _currents_of(self, collection: str) -> Callable[[builtins.list[str]], dict[str, Current]]:
+        return lambda ids: self._cache.currents(collection, ids)
 
     def _fresh_locked(self, collection: str) -> None:
         # Inside the write lock and transaction: catch up, and refuse a conflicted file.
@@ -601,7 +602,8 @@ class Store:
         Every record is validated when it is given (a bad one raises inside the block);
         at the end, one lock, one append and one fsync per file, one SQLite transaction.
         If the block raises, or a create/update is refused at the end, nothing is written.
-        Reads inside the block do not see the held writes.
+        Reads inside the block do not see the held writes. Its records are stamped with
+        the time the block began, one time for all.
         """
         held: builtins.list[Request] | None = getattr(self._batches, "requests", None)
         if held is not None:
@@ -616,11 +618,12 @@ class Store:
                 raise
             return
         self._batches.requests = []
+        self._batches.stamp = now_ms()
         try:
             yield
             requests = self._batches.requests
         finally:
-            self._batches.requests = None
+            self._batches.requests = self._batches.stamp = None
         if requests:
             self._submit(requests)
 
@@ -687,12 +690,24 @@ class Store:
         """Create many typed records in one write: all validated first (one bad record
         writes nothing), then one lock, one append and fsync per file, one transaction."""
         records = builtins.list(records)
+        stamp = getattr(self._batches, "stamp", None) or now_ms()
         requests = []
+        first = 1
         with gc_paused():
-            for record in records:
-                if record.id == "":
-                    record.id = new_id(type(record).id_prefix)
-                requests.append(self._typed_request(record, "create"))
+            # One request per run of records of one type, all with one stamp.
+            for _, run in groupby(records, key=type):
+                group: builtins.list[Record] = builtins.list(run)
+                cls = type(group[0])
+                for record in group:
+                    if record.id == "":
+                        record.id = new_id(cls.id_prefix)
+                    record.validate()
+                self._declare(cls)
+                data = [record.to_dict() for record in group]
+                requests.append(
+                    make_request(cls.collection(), "create", data, stamp, group, first=first)
+                )
+                first += len(group)
             self._submit(requests)
         return records
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .records import Record
 
 MODES = ("put", "patch", "create", "update", "import", "delete")
+# Modes whose records are stamped when given (see make_request).
+STAMPED = frozenset(("put", "create", "update"))
 
 
 @dataclass(slots=True)
@@ -36,8 +38,11 @@ class Request:
 
     collection: str
     mode: str
+    stamp: int  # the time the call was made, in ms
     records: list[dict[str, Any]]
     lines: list[str]
+    # For stamped modes: whether each record gave a created_at of its own.
+    own_created: list[bool] | None = None
     typed: list[Record] | None = None
     written: list[dict[str, Any]] = field(default_factory=list)
 
@@ -47,67 +52,133 @@ class Request:
             typed.updated_at = record["updated_at"]
 
 
+def make_request(
+    collection: str,
+    mode: str,
+    records: Sequence[object],
+    stamp: int,
+    typed: list[Record] | None = None,
+    *,
+    first: int = 1,
+) -> Request:
+    """Copy and validate the records of one call (one bad record: ValidationError, and
+    nothing to write).
+
+    A put, create or update is stamped as it is given: updated_at, and created_at unless
+    the record has a valid one of its own, are the time of the call. For a new id (the
+    common case of a batch) the line serialised to validate the record is then the line
+    to write; planning re-stamps only records whose id already holds a version. A refusal
+    counts records from ``first``.
+    """
+    own_created: list[bool] | None = None
+    if mode in STAMPED:
+        copies: list[Any] = []
+        own_created = []
+        copy, own = copies.append, own_created.append
+        for record in records:
+            if not isinstance(record, dict):
+                copy(record)  # refused below, with the reason
+                own(False)
+                continue
+            created = record.get("created_at")
+            if created.__class__ is int and created > 0:
+                copy({**record, "updated_at": stamp})
+                own(True)
+            else:
+                copy({**record, "created_at": stamp, "updated_at": stamp})
+                own(False)
+        lines = jsonl.record_lines(copies, first)
+    else:
+        lines = jsonl.record_lines(records, first)
+        copies = [dict(record) for record in records]  # type: ignore[call-overload]
+    return Request(collection, mode, stamp, copies, lines, own_created, typed)
+
+
 # (data of the current version, its version, deleted) as the cache holds it.
 Current = tuple[str, int, bool]
 # (id, line, version, deleted): a row of a collection's table in the cache.
 Row = tuple[str, str, int, bool]
 
 
-def plan(requests: list[Request], currents: dict[str, Current], stamp: int) -> list[Row]:
+def plan(
+    requests: list[Request], currents_of: Callable[[list[str]], dict[str, Current]]
+) -> list[Row]:
     """The rows one collection's requests make current, in the order of their lines.
 
-    ``currents`` holds the current version of each id (as the cache has it) and follows
-    the plan: an id written twice gives two rows, the later one at a version at least as
+    ``currents_of(ids)`` gives the current version of each id that has one, as the cache
+    holds it. An id written twice gives two rows, the later one at a version at least as
     great, so an upsert keeps the later. Raises AlreadyExistsError / NotFoundError before
     anything is decided to be written, so a refused operation leaves it all unwritten.
     """
+    ids = [record["id"] for request in requests for record in request.records]
+    currents = currents_of(ids)
+    # Following each id's version through the plan is only needed for an id written
+    # twice, and cost more than the rest of a 100,000-record plan.
+    repeats = len(set(ids)) < len(ids)
     rows: list[Row] = []
-    # The hot loop of a 100,000-record batch: names bound locally, and put, create and
-    # update of records without timestamps (the common case) handled inline, their line
-    # made from the one serialised on validation.
-    loads, dumps, current_of = jsonl.loads, jsonl.dumps, currents.get
-    add_row = rows.append
-    fresh_suffix = f',"created_at":{stamp},"updated_at":{stamp}}}'
+    add_row, current_of = rows.append, currents.get
     for request in requests:
-        collection, mode = request.collection, request.mode
-        stamping = mode in ("put", "create", "update")
-        written = request.written.append
-        for record, line in zip(request.records, request.lines, strict=True):
-            rid = record["id"]
-            row = current_of(rid)
-            if stamping and "created_at" not in record and "updated_at" not in record:
-                if row is None or row[2]:
+        collection, mode, stamp = request.collection, request.mode, request.stamp
+        if request.own_created is not None:
+            # The hot loop of a 100,000-record batch: a new id keeps the line it was
+            # given with, stamped.
+            for record, line, own_created in zip(
+                request.records, request.lines, request.own_created, strict=True
+            ):
+                rid = record["id"]
+                row = current_of(rid)
+                if row is None or (row[2] and row[1] < stamp):
                     if mode == "update":
                         raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
-                    created = stamp
                 else:
-                    if mode == "create":
-                        raise AlreadyExistsError(
-                            f"{collection}/{rid} already exists: use update (or `put`) to change it"
-                        )
-                    created = _created_at(loads(row[0]).get("created_at"), stamp)
-                updated = stamp if row is None or stamp > row[1] else row[1] + 1
-                record["created_at"] = created
-                record["updated_at"] = updated
-                # Both keys were absent, so they go last, in this order: the line is the
-                # one serialised on validation with them added (what dumps would give).
-                if created == updated == stamp:
-                    line = line[:-1] + fresh_suffix
-                else:
-                    line = f'{line[:-1]},"created_at":{created},"updated_at":{updated}}}'
-                deleted = False
-            else:
-                current = None if row is None or row[2] else loads(row[0])
-                version = -1 if row is None else row[1]
-                if _next_version(collection, mode, record, current, version, stamp) is None:
-                    continue
-                line = dumps(record).decode()
-                deleted = mode == "delete"
-                updated = jsonl.version_of(record) if mode == "import" else record["updated_at"]
+                    line = _restamp(collection, mode, record, own_created, row, stamp)
+                updated = record["updated_at"]
+                add_row((rid, line, updated, False))
+                if repeats:
+                    currents[rid] = (line, updated, False)
+            request.written = request.records  # all of them: a refusal raises
+            continue
+        written = request.written.append
+        for record in request.records:
+            rid = record["id"]
+            row = current_of(rid)
+            current = None if row is None or row[2] else jsonl.loads(row[0])
+            version = -1 if row is None else row[1]
+            if not _next_version(mode, record, current, version, stamp):
+                continue
+            line = jsonl.dumps(record).decode()
+            deleted = mode == "delete"
+            updated = jsonl.version_of(record) if mode == "import" else record["updated_at"]
             add_row((rid, line, updated, deleted))
-            currents[rid] = (line, updated, deleted)
+            if repeats:
+                currents[rid] = (line, updated, deleted)
             written(record)
     return rows
+
+
+def _restamp(
+    collection: str,
+    mode: str,
+    record: dict[str, Any],
+    own_created: bool,
+    row: Current,
+    stamp: int,
+) -> str:
+    """The line of a put, create or update of an id that holds a version: created_at from
+    that version unless the record gave its own, updated_at after it."""
+    current = None if row[2] else jsonl.loads(row[0])
+    rid = record["id"]
+    if current is not None and mode == "create":
+        raise AlreadyExistsError(
+            f"{collection}/{rid} already exists: use update (or `put`) to change it"
+        )
+    if current is None and mode == "update":
+        raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
+    if not own_created:
+        record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
+    # Never at or below the version this one replaces, whatever the clock says.
+    record["updated_at"] = max(stamp, row[1] + 1)
+    return jsonl.dumps(record).decode()
 
 
 def _created_at(previous: object, stamp: int) -> int:
@@ -117,44 +188,36 @@ def _created_at(previous: object, stamp: int) -> int:
 
 
 def _next_version(
-    collection: str,
     mode: str,
     record: dict[str, Any],
     current: dict[str, Any] | None,
     version: int,
     stamp: int,
-) -> dict[str, Any] | None:
-    """Complete ``record`` in place as the version that follows ``current``; None if
-    there is nothing to write."""
-    rid = record["id"]
+) -> bool:
+    """Complete ``record`` of a patch, import or delete in place as the version that
+    follows ``current``; False if there is nothing to write."""
     if mode == "delete":
         if current is None:
-            return None
+            return False
+        rid = record["id"]
         record.clear()
         record.update(jsonl.tombstone(rid, max(stamp, version + 1)))
-        return record
-    if mode == "create" and current is not None:
-        raise AlreadyExistsError(
-            f"{collection}/{rid} already exists: use update (or `put`) to change it"
-        )
-    if mode == "update" and current is None:
-        raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
+        return True
     if mode == "import":
         if jsonl.version_of(record) <= version:
-            return None
+            return False
         if "updated_at" not in record and "created_at" not in record:
             record["updated_at"] = max(stamp, version + 1)
-        return record
-    if mode == "patch" and current is not None:
+        return True
+    if current is not None:  # patch: the fields given, over the current version
         merged = {**current, **record}
         record.clear()
         record.update(merged)
     created = record.get("created_at")
     if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
-    # Never at or below the version this one replaces, whatever the clock says.
     record["updated_at"] = max(stamp, version + 1)
-    return record
+    return True
 
 
 def by_collection(requests: list[Request]) -> dict[str, list[Request]]:
@@ -162,10 +225,6 @@ def by_collection(requests: list[Request]) -> dict[str, list[Request]]:
     for request in requests:
         grouped.setdefault(request.collection, []).append(request)
     return grouped
-
-
-def request_ids(requests: list[Request]) -> list[str]:
-    return [record["id"] for request in requests for record in request.records]
 
 
 class Flusher:

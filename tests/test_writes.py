@@ -380,14 +380,17 @@ def test_reads_inside_a_batch_do_not_see_held_writes(store: Store) -> None:
     tasks.put({"id": "a", "v": 1})
     with store.batch():
         out = tasks.put({"id": "b", "v": 1})
+        again = tasks.put({"id": "b", "v": 2})
         tasks.put({"id": "a", "v": 2})
         tasks.delete("a")
         assert tasks.get("b") is None
         assert tasks.get("a")["v"] == 1  # type: ignore[index]
         assert tasks.count() == 1
-        assert "updated_at" not in out  # completed when the batch ends
-    assert out["updated_at"] > 0  # the caller's dict shows what was written
-    assert tasks.get("b") == out
+        assert out["updated_at"] == again["updated_at"]  # the time the batch began
+    # The caller's dicts show what was written: the second put of b follows the first.
+    assert again["updated_at"] == out["updated_at"] + 1
+    assert again["created_at"] == out["created_at"]
+    assert tasks.get("b") == again
     assert tasks.get("a") is None
 
 
