@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import chain, islice
@@ -43,6 +43,7 @@ READ_BLOCK = 8 << 20
 MAX_LOGGED_BAD_LINES = 5
 # Rows per INSERT statement: 4 parameters each, well under the 32,766 SQLite allows.
 _ROWS_PER_INSERT = 1000
+_MANY_ROWS = ",".join(["(?,?,?,?)"] * _ROWS_PER_INSERT)
 # Ids looked up per statement: well under the 32,766 parameters SQLite allows.
 _CHUNK = 500
 
@@ -385,16 +386,25 @@ class Cache:
         return SyncResult(collection, "rebuilt", digest.lines, tuple(bad))
 
     def record_append(
-        self, collection: str, path: str, start: int, payload: bytes, rows: list[Row]
+        self,
+        collection: str,
+        path: str,
+        rows: list[Row],
+        append: Callable[[Callable[[bytes, int], object]], tuple[int, int]],
     ) -> None:
-        """After our own append (lock held): upsert the new versions and advance the state.
+        """Make an append of ours current (lock held): ``append(on_block)`` writes the
+        rows' lines to the file, showing each block to ``on_block(data, newlines)``, and
+        returns (offset where they start, bytes written). The rows are upserted and the
+        file's state advanced past the new bytes.
 
         If the file did not hold exactly what the cache had read when the append began
         (someone changed it without the lock), the state is left alone and the next read
         catches up or rebuilds from the file.
         """
-        self._upsert(collection, rows)
         state = self.file_state(collection)
+        digest = _Digest(state or EMPTY_STATE)
+        start, size = append(digest.feed)
+        self._upsert(collection, rows)
         if state is None and start == 0:
             # The append created the file: start from the state of an empty file, so the
             # rows just written have a file behind them (deleting it empties the table).
@@ -402,11 +412,8 @@ class Cache:
         if state is None or state.offset != start or state.conflict_line is not None:
             return
         st = os.stat(path)
-        if st.st_size != start + len(payload):
+        if st.st_size != start + size:
             return
-        digest = _Digest(state)
-        # A newline for each line, and one before them if the file ended in a torn line.
-        digest.feed(payload, len(rows) + payload.startswith(b"\n"))
         # The file was written after the last read: only its new mtime matters.
         self._save_state(collection, digest.state(st, time.time_ns(), state.bad_lines))
 
@@ -437,7 +444,10 @@ class Cache:
         one statement of 1,000 rows costs the sqlite3 module a fraction of what stepping
         and resetting one statement per row does (100,000 rows: 150 ms against 210)."""
         head = f"INSERT INTO {table} (id, data, updated_at, deleted) VALUES "
-        many = head + ",".join(["(?,?,?,?)"] * _ROWS_PER_INSERT) + tail
+        if isinstance(rows, list) and len(rows) < _ROWS_PER_INSERT:
+            self.conn.executemany(head + "(?,?,?,?)" + tail, rows)
+            return
+        many = head + _MANY_ROWS + tail
         flat = chain.from_iterable
         remaining = iter(rows)
         while chunk := list(islice(remaining, _ROWS_PER_INSERT)):

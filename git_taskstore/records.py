@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -56,11 +58,15 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as it is written: declared fields first, then the extra ones."""
-        data = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name != "extra_fields"
-        }
+        names, get = _fields_of(type(self))
+        state = self.__dict__
+        if len(state) == len(names) + 1:
+            # Every field set by __init__, in the order declared, and nothing else: the
+            # instance's own dict is the record (a fifth of the cost of asking each field).
+            data = state.copy()
+            del data["extra_fields"]
+        else:
+            data = dict(zip(names, get(self), strict=True))
         for key, value in self.extra_fields.items():
             data.setdefault(key, value)
         return data
@@ -86,6 +92,24 @@ class Record:
                 f"{cls.__name__} has no collection_name: declare "
                 '`collection_name: ClassVar[str] = "..."` on the class'
             ) from None
+
+
+_Fields = tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]
+_FIELDS: dict[type, _Fields] = {}
+
+
+def _fields_of(cls: type) -> _Fields:
+    """A record class's written fields, and a getter of their values in one call: asking
+    dataclasses.fields() for them on every to_dict() was most of a 100,000-record
+    create_many."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra_fields")
+        get = operator.attrgetter(*names)
+        # attrgetter of one name gives the value, not a 1-tuple (id is always there, but
+        # a subclass could drop the timestamps from the written fields)
+        found = _FIELDS[cls] = (names, get if len(names) > 1 else lambda r: (get(r),))
+    return found
 
 
 class Op(enum.Enum):

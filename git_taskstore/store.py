@@ -76,7 +76,7 @@ class Collection:
 
     def put(self, record: dict[str, Any], *, merge: bool = False) -> dict[str, Any]:
         """Create or replace a record (or, with merge, update only the fields given)."""
-        return self.put_many([record], merge=merge)[0]
+        return self.store._write(self.name, [record], "patch" if merge else "put")[0]
 
     def put_many(
         self, records: Sequence[dict[str, Any]], *, merge: bool = False
@@ -513,23 +513,22 @@ class Store:
         """Write records: mode is put, patch, create, update or import.
 
         import keeps the records' own timestamps and skips those not newer than the store's.
+        ``collection`` is a name already validated (by Collection, a Record class, import).
         Returns the records written, completed in place (inside a batch: all of them,
         stamped with the time the batch began, and settled when it ends: a record whose id
         already holds a version by then gets a later one).
         """
-        jsonl.validate_collection(collection)
         # The cycle collector would walk every record of a big batch again and again (the
         # records, copies, requests and lines are acyclic): paused, as in a rebuild. Not
         # for a few records: a batch() of single puts would pay for the pause on each.
         with gc_paused() if len(records) > GC_PAUSE_MIN else nullcontext():
             request = self._request(collection, mode, records)
             if self._submit([request]):
-                return request.records
+                return request.records[:]  # a batch may add later calls' records to it
             return request.written
 
     def _delete(self, collection: str, record_id: str) -> bool:
         """Append a tombstone; False if there was no live record (inside a batch: True)."""
-        jsonl.validate_collection(collection)
         jsonl.validate_id(record_id)
         request = self._request(collection, "delete", [{"id": record_id}])
         return self._submit([request]) or bool(request.written)
@@ -540,7 +539,11 @@ class Store:
             return False
         batch: builtins.list[Request] | None = getattr(self._batches, "requests", None)
         if batch is not None:
-            batch.extend(requests)
+            for request in requests:
+                if batch and batch[-1].joins(request):
+                    batch[-1].extend(request)
+                else:
+                    batch.append(request)
             return True
         if self._flusher is not None:
             self._guarded(lambda: self._write_pending(requests))
@@ -590,8 +593,10 @@ class Store:
 
     def _append(self, collection: str, rows: builtins.list[Row]) -> None:
         path = self.file_path(collection)
-        start, payload = jsonl.append_lines(path, [row[1] for row in rows])
-        self._cache.record_append(collection, path, start, payload, rows)
+        lines = [row[1] for row in rows]
+        self._cache.record_append(
+            collection, path, rows, lambda on_block: jsonl.append_lines(path, lines, on_block)
+        )
 
     # --- batches and debounced writes ---------------------------------------------------
 
@@ -611,10 +616,13 @@ class Store:
             # own writes are discarded; they were kept, and written at the outer end when
             # the outer block caught the exception.
             mark = len(held)
+            size = len(held[-1].records) if held else 0
             try:
                 yield
             except BaseException:
                 del held[mark:]
+                if held:  # this block's first writes may have joined the last request
+                    held[-1].truncate(size)
                 raise
             return
         self._batches.requests = []

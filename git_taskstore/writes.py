@@ -46,6 +46,32 @@ class Request:
     typed: list[Record] | None = None
     written: list[dict[str, Any]] = field(default_factory=list)
 
+    def joins(self, other: Request) -> bool:
+        """Whether ``other`` can be added to this request (a batch holds runs of calls
+        as one request: fewer objects for the cycle collector to walk again and again)."""
+        return (
+            self.collection == other.collection
+            and self.mode == other.mode
+            and self.stamp == other.stamp
+            and (self.typed is None) == (other.typed is None)
+        )
+
+    def extend(self, other: Request) -> None:
+        self.records += other.records
+        self.lines += other.lines
+        if self.own_created is not None and other.own_created is not None:
+            self.own_created += other.own_created
+        if self.typed is not None and other.typed is not None:
+            self.typed += other.typed
+
+    def truncate(self, size: int) -> None:
+        """Drop the records after the first ``size``."""
+        del self.records[size:], self.lines[size:]
+        if self.own_created is not None:
+            del self.own_created[size:]
+        if self.typed is not None:
+            del self.typed[size:]
+
     def stamp_typed(self) -> None:
         for typed, record in zip(self.typed or (), self.records, strict=False):
             typed.created_at = record["created_at"]
@@ -68,7 +94,8 @@ def make_request(
     the record has a valid one of its own, are the time of the call. For a new id (the
     common case of a batch) the line serialised to validate the record is then the line
     to write; planning re-stamps only records whose id already holds a version. A refusal
-    counts records from ``first``.
+    counts records from ``first``. The dicts of ``typed`` records (from to_dict()) are
+    the request's own: they are stamped in place rather than copied.
     """
     own_created: list[bool] | None = None
     if mode in STAMPED:
@@ -80,13 +107,16 @@ def make_request(
                 copy(record)  # refused below, with the reason
                 own(False)
                 continue
+            if typed is None:
+                record = record.copy()
             created = record.get("created_at")
             if created.__class__ is int and created > 0:
-                copy({**record, "updated_at": stamp})
                 own(True)
             else:
-                copy({**record, "created_at": stamp, "updated_at": stamp})
+                record["created_at"] = stamp
                 own(False)
+            record["updated_at"] = stamp
+            copy(record)
         lines = jsonl.record_lines(copies, first)
     else:
         lines = jsonl.record_lines(records, first)
@@ -231,7 +261,10 @@ class Flusher:
     """Calls ``flush`` once ``delay`` seconds have passed without a new ``poke()``.
 
     One daemon thread for the store's life, woken by a condition: a debounced write only
-    moves a deadline, so a burst of 10,000 writes starts no thread and no timer.
+    moves a deadline, so a burst of 10,000 writes starts no thread and no timer. The
+    thread is woken only when it has no deadline to wait for: waiting for one, it wakes
+    at the old deadline and waits again for the new one (a wake-up per write switched
+    threads on every write).
     """
 
     def __init__(self, delay: float, flush: Callable[[], object]) -> None:
@@ -244,13 +277,15 @@ class Flusher:
 
     def poke(self) -> None:
         with self._cond:
+            idle = self._deadline is None
             self._deadline = time.monotonic() + self.delay
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="taskstore-flush", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            elif idle:
+                self._cond.notify()
 
     def stop(self) -> None:
         with self._cond:

@@ -12,6 +12,7 @@ import pytest
 
 from git_taskstore import ValidationError
 from git_taskstore.jsonl import (
+    APPEND_BLOCK_LINES,
     MAX_ID_BYTES,
     BadLine,
     Winner,
@@ -367,21 +368,32 @@ def test_record_line_rejects(record: object, reason: str) -> None:
 
 def test_append_lines_creates_the_file_and_writes_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    start, payload = append_lines(str(path), ['{"id":"a"}', '{"id":"b"}'])
-    assert (start, payload) == (0, b'{"id":"a"}\n{"id":"b"}\n')
-    assert path.read_bytes() == payload
-    start, payload = append_lines(str(path), ['{"id":"c"}'])
-    assert (start, payload) == (22, b'{"id":"c"}\n')
+    assert append_lines(str(path), ['{"id":"a"}', '{"id":"b"}']) == (0, 22)
+    assert path.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n'
+    assert append_lines(str(path), ['{"id":"c"}']) == (22, 11)
     assert path.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n'
+
+
+def test_append_lines_shows_every_block_it_writes(tmp_path: Path) -> None:
+    # Blocks of APPEND_BLOCK_LINES lines, each with its count of newlines: what the cache
+    # hashes must be exactly what reached the file.
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"id":"torn"')
+    lines = [f'{{"id":"r{i}"}}' for i in range(APPEND_BLOCK_LINES * 2 + 3)]
+    seen: list[tuple[bytes, int]] = []
+    start, size = append_lines(str(path), lines, lambda data, n: seen.append((data, n)))
+    assert [n for _, n in seen] == [1, APPEND_BLOCK_LINES, APPEND_BLOCK_LINES, 3]
+    assert all(data.count(b"\n") == n for data, n in seen)
+    assert path.read_bytes()[start:] == b"".join(data for data, _ in seen)
+    assert size == sum(len(data) for data, _ in seen)
 
 
 def test_a_torn_last_line_stays_on_its_own_line(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     torn = b'{"id":"a","updated_at":1}\n{"id":"b","tit'
     path.write_bytes(torn)
-    start, payload = append_lines(str(path), ['{"id":"c","updated_at":2}'])
-    assert start == len(torn)
-    assert payload == b'\n{"id":"c","updated_at":2}\n'
+    start, size = append_lines(str(path), ['{"id":"c","updated_at":2}'])
+    assert (start, size) == (len(torn), len(b'\n{"id":"c","updated_at":2}\n'))
     data = path.read_bytes()
     assert data == torn + b'\n{"id":"c","updated_at":2}\n'
     winners, bad = reduce_lines(data)
