@@ -21,7 +21,12 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 RUN_ALL = BENCH / "run_all.py"
 
-WRITES_TARGETS = {"batch_put_many_vs_floor", "batch_block_vs_floor", "debounced_speedup"}
+WRITES_TARGETS = {
+    "batch_put_many_vs_floor",
+    "batch_create_many_vs_floor",
+    "batch_block_vs_floor",
+    "debounced_speedup",
+}
 
 
 def _load_run_all() -> ModuleType:
