@@ -444,17 +444,11 @@ class Cache:
         one statement of 1,000 rows costs the sqlite3 module a fraction of what stepping
         and resetting one statement per row does (100,000 rows: 150 ms against 210)."""
         head = f"INSERT INTO {table} (id, data, updated_at, deleted) VALUES "
-        if isinstance(rows, list) and len(rows) < _ROWS_PER_INSERT:
-            self.conn.executemany(head + "(?,?,?,?)" + tail, rows)
-            return
-        many = head + _MANY_ROWS + tail
-        flat = chain.from_iterable
-        remaining = iter(rows)
-        while chunk := list(islice(remaining, _ROWS_PER_INSERT)):
-            if len(chunk) == _ROWS_PER_INSERT:
-                self.conn.execute(many, list(flat(chunk)))
-            else:
-                self.conn.executemany(head + "(?,?,?,?)" + tail, chunk)
+        values = chain.from_iterable(rows)
+        while flat := list(islice(values, _ROWS_PER_INSERT * 4)):
+            count = len(flat) // 4
+            many = _MANY_ROWS if count == _ROWS_PER_INSERT else ",".join(["(?,?,?,?)"] * count)
+            self.conn.execute(head + many + tail, flat)
 
     # --- pending (debounced) writes ------------------------------------------------------
 

@@ -21,7 +21,7 @@ import enum
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from .errors import ValidationError
 from .jsonl import validate_collection, validate_field
@@ -58,15 +58,17 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as it is written: declared fields first, then the extra ones."""
-        names, get = _fields_of(type(self))
+        fields = _fields_of(type(self))
         state = self.__dict__
-        if len(state) == len(names) + 1:
-            # Every field set by __init__, in the order declared, and nothing else: the
-            # instance's own dict is the record (a fifth of the cost of asking each field).
+        if len(state) == len(fields.names) + 1:
+            # Every field set (by __init__: in the order declared) and nothing else: the
+            # instance's own dict is the record, at a fifth of the cost of asking each
+            # field. (A field deleted and set again comes later in the line; JSON objects
+            # are unordered, and nothing reads their order.)
             data = state.copy()
             del data["extra_fields"]
         else:
-            data = dict(zip(names, get(self), strict=True))
+            data = dict(zip(fields.names, fields.get(self), strict=True))
         for key, value in self.extra_fields.items():
             data.setdefault(key, value)
         return data
@@ -94,21 +96,23 @@ class Record:
             ) from None
 
 
-_Fields = tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]
+class _Fields(NamedTuple):
+    names: tuple[str, ...]  # the fields written, in the order declared
+    get: Callable[[Any], tuple[Any, ...]]  # their values, in one call
+
+
 _FIELDS: dict[type, _Fields] = {}
 
 
 def _fields_of(cls: type) -> _Fields:
-    """A record class's written fields, and a getter of their values in one call: asking
-    dataclasses.fields() for them on every to_dict() was most of a 100,000-record
-    create_many."""
+    """What to_dict needs of a record class, worked out once: asking dataclasses.fields()
+    on every call was most of a 100,000-record create_many."""
     found = _FIELDS.get(cls)
     if found is None:
         names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra_fields")
         get = operator.attrgetter(*names)
-        # attrgetter of one name gives the value, not a 1-tuple (id is always there, but
-        # a subclass could drop the timestamps from the written fields)
-        found = _FIELDS[cls] = (names, get if len(names) > 1 else lambda r: (get(r),))
+        # attrgetter of one name gives the value, not a 1-tuple
+        found = _FIELDS[cls] = _Fields(names, get if len(names) > 1 else lambda r: (get(r),))
     return found
 
 

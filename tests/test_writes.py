@@ -555,6 +555,72 @@ def test_create_many_inside_a_batch_joins_it(store: Store) -> None:
     assert all(t.updated_at > 0 for t in made)
 
 
+@dataclass(kw_only=True)
+class Note(Record):
+    collection_name: ClassVar[str] = "notes"
+    text: str = ""
+
+
+def test_create_many_of_mixed_types_is_one_stamp_and_numbers_records_in_the_list(
+    store: Store,
+) -> None:
+    made = store.create_many([Task(title="a"), Note(text="n"), Note(text="m"), Task(title="b")])
+    assert len({r.updated_at for r in made}) == 1
+    assert store.count(Task) == 2 and store.count(Note) == 2
+    with pytest.raises(ValidationError, match=r"record 3: field 'bad' holds NaN"):
+        store.create_many(
+            [Task(title="c"), Note(text="ok"), Note(text="x", extra_fields={"bad": float("nan")})]
+        )
+    assert store.count(Task) == 2 and store.count(Note) == 2
+
+
+def test_to_dict_writes_declared_fields_only_whatever_the_instance_holds() -> None:
+    # to_dict copies the instance's dict when it holds exactly the declared fields; a
+    # field deleted and set again, or an attribute set on the instance, must not change
+    # what is written.
+    task = Task(id="t", title="x")
+    assert list(task.to_dict()) == ["id", "created_at", "updated_at", "title", "status"]
+    del task.title
+    task.title = "y"
+    task.extra_fields["more"] = 1
+    assert task.to_dict() == {
+        "id": "t",
+        "created_at": 0,
+        "updated_at": 0,
+        "title": "y",
+        "status": "open",
+        "more": 1,
+    }
+    task._seen = True  # type: ignore[attr-defined]
+    assert task.to_dict() == {
+        "id": "t",
+        "created_at": 0,
+        "updated_at": 0,
+        "title": "y",
+        "status": "open",
+        "more": 1,
+    }
+    assert list(task.to_dict()) == ["id", "created_at", "updated_at", "title", "status", "more"]
+
+
+def test_a_batch_stamps_after_a_version_written_meanwhile(tmp_path: Path) -> None:
+    # The batch's records carry the time it began; an id that another writer gave a later
+    # version before the batch ended gets a version after that one, keeping its created_at.
+    store = Store.open(tmp_path)
+    other = Store.open(tmp_path)
+    tasks = store.collection("tasks")
+    with store.batch():
+        began = tasks.put({"id": "new", "v": 1})["updated_at"]
+        out = tasks.put({"id": "x", "v": 1})
+        later = began + 60_000
+        other.import_data({"tasks": [{"id": "x", "v": 0, "created_at": 5, "updated_at": later}]})
+    assert tasks.get("new")["updated_at"] == began  # type: ignore[index]
+    assert tasks.get("x") == out
+    assert (out["v"], out["created_at"], out["updated_at"]) == (1, 5, later + 1)
+    other.close()
+    store.close()
+
+
 # --- debounced mode, in one process ---------------------------------------------------------
 
 
