@@ -1,9 +1,11 @@
-"""Planning writes: from requested operations to the lines that will be appended.
+"""Planning writes: from the records of each call to the lines that will be appended.
 
-A write is a list of operations. Planning one collection's operations reads the current
-versions once (in chunks), applies the rules of each mode, and gives every new version an
-``updated_at`` above the version it replaces. The same plan feeds an immediate append, a
-batch, or the pending table of debounced mode.
+A write is a list of requests, one per call (put, put_many, delete...): its records
+copied, stamped with the time of the call and serialised, which validates them. Planning
+one collection's requests reads the current versions once (in chunks), applies the rules
+of each mode, and gives every new version an ``updated_at`` above the version it
+replaces. The same plan feeds an immediate append, a batch, or the pending table of
+debounced mode.
 """
 
 from __future__ import annotations
