@@ -591,9 +591,7 @@ class Store:
                 state.conflict_line if state and state.conflict_line else 0,
             )
 
-    def _append(
-        self, collection: str, rows: builtins.list[Row], *, exported: bool = False
-    ) -> None:
+    def _append(self, collection: str, rows: builtins.list[Row], *, exported: bool = False) -> None:
         path = self.file_path(collection)
         lines = [row[1] for row in rows]
         self._cache.record_append(
