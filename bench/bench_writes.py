@@ -559,32 +559,21 @@ def render_table(report: dict[str, Any]) -> str:
 
     rows: list[tuple[str, ...]] = [
         ("figure", "value", "per record", "floor / peer", "ratio", "target", ""),
-        (
-            f"batch: put_many of {n} records",
-            _fmt_s(pm["seconds"]),
-            f"{pm['per_record_us']:.1f} us",
-            f"floor {_fmt_s(floor['seconds'])}",
-            _x(pm["floor_ratio"]),
-            f"<= {TARGET_BATCH_RATIO}x floor",
-            ok("batch_put_many_vs_floor"),
-        ),
-        (
-            f"batch: create_many of {n} typed records",
-            _fmt_s(cm["seconds"]),
-            f"{cm['per_record_us']:.1f} us",
-            f"floor {_fmt_s(floor['seconds'])}",
-            _x(cm["floor_ratio"]),
-            f"<= {TARGET_BATCH_RATIO}x floor",
-            ok("batch_create_many_vs_floor"),
-        ),
-        (
-            f"batch: with store.batch(), {n} put()",
-            _fmt_s(block["seconds"]),
-            f"{block['per_record_us']:.1f} us",
-            f"floor {_fmt_s(floor['seconds'])}",
-            _x(block["floor_ratio"]),
-            f"<= {TARGET_BATCH_RATIO}x floor",
-            ok("batch_block_vs_floor"),
+        *(
+            (
+                f"batch: {label}",
+                _fmt_s(figure["seconds"]),
+                f"{figure['per_record_us']:.1f} us",
+                f"floor {_fmt_s(floor['seconds'])}",
+                _x(figure["floor_ratio"]),
+                f"<= {TARGET_BATCH_RATIO}x floor",
+                ok(target),
+            )
+            for label, figure, target in (
+                (f"put_many of {n} records", pm, "batch_put_many_vs_floor"),
+                (f"create_many of {n} typed records", cm, "batch_create_many_vs_floor"),
+                (f"with store.batch(), {n} put()", block, "batch_block_vs_floor"),
+            )
         ),
         (
             "floor: orjson + 1 write + 1 fsync + executemany",
