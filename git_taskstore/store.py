@@ -31,13 +31,12 @@ from .errors import (
     ValidationError,
 )
 from .ids import new_id
+from .locking import Lock, file_lock
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record
 from .writes import Current, Flusher, Request, Row, by_collection, make_request, plan
 
 if TYPE_CHECKING:
-    from filelock import BaseFileLock
-
     from .maintenance import CollectionStatus, CompactResult, ImportResult, Problem
 
 log = logging.getLogger("git_taskstore")
@@ -139,7 +138,7 @@ class Store:
         self._batches = threading.local()
         self._flusher: Flusher | None = None
         self._prepare_dir(create)
-        self._lock: BaseFileLock | None = None
+        self._lock: Lock | None = None
         self._ignores_checked = False
         self._cache = self._open_cache()
         self._closed = False
@@ -352,11 +351,7 @@ class Store:
         """Hold the store's write lock (re-entrant within a thread)."""
         with self._mutex:
             if self._lock is None:
-                # Imported here: filelock costs ~20 ms of start-up, and a read of a fresh
-                # cache never needs the lock.
-                from filelock import FileLock
-
-                self._lock = FileLock(os.path.join(self.path, LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+                self._lock = file_lock(os.path.join(self.path, LOCK_NAME), LOCK_TIMEOUT_S)
             try:
                 self._lock.acquire()
             except TimeoutError:

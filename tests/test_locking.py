@@ -1,0 +1,112 @@
+"""The store's write lock: flock on taskstore.lock, re-entrant, excluding other processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from git_taskstore import Store, TaskstoreError
+from git_taskstore import store as store_module
+from git_taskstore.locking import FlockLock
+
+HOLD = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("held", flush=True)
+    sys.stdin.readline()  # until the test says so
+    """
+)
+
+
+def hold_in_another_process(path: Path) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    return child
+
+
+def let_go(child: subprocess.Popen[str]) -> None:
+    assert child.stdin is not None
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.wait(timeout=10) == 0
+
+
+def test_another_process_waits_until_the_lock_is_released(tmp_path: Path) -> None:
+    path = tmp_path / "taskstore.lock"
+    child = hold_in_another_process(path)
+    lock = FlockLock(str(path), timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        lock.acquire()
+    assert time.monotonic() - started >= 0.2
+    let_go(child)
+    lock.timeout = 5
+    lock.acquire()
+    lock.release()
+
+
+def test_the_lock_is_reentrant_and_held_until_the_last_release(tmp_path: Path) -> None:
+    path = tmp_path / "taskstore.lock"
+    lock = FlockLock(str(path), timeout=5)
+    lock.acquire()
+    lock.acquire()
+    lock.release()
+    probe = FlockLock(str(path), timeout=0.05)  # another open file: another holder
+    with pytest.raises(TimeoutError):
+        probe.acquire()
+    lock.release()
+    probe.acquire()
+    probe.release()
+    with pytest.raises(RuntimeError, match="not locked"):
+        probe.release()
+
+
+def test_a_deleted_lock_file_is_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "taskstore.lock"
+    lock = FlockLock(str(path), timeout=5)
+    lock.acquire()
+    lock.release()
+    path.unlink()  # git clean -X, say
+    lock.acquire()
+    assert path.exists()
+    child_blocked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "except BlockingIOError:\n    sys.exit(3)\n",
+            str(path),
+        ],
+        check=False,
+    )
+    assert child_blocked.returncode == 3  # the file that is there now is the one locked
+    lock.release()
+
+
+def test_a_write_to_a_store_locked_too_long_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.2)
+    with Store.open(tmp_path) as store:
+        child = hold_in_another_process(Path(store.path) / "taskstore.lock")
+        try:
+            with pytest.raises(TaskstoreError, match="has been locked by another process"):
+                store.collection("tasks").put({"id": "a"})
+        finally:
+            let_go(child)
+        store.collection("tasks").put({"id": "a"})
+        assert store.collection("tasks").get("a") is not None
