@@ -2,9 +2,10 @@
 this process.
 
 filelock (4.x) spent ~80 us on each acquire and release and ~20 ms of import; a default
-write takes the lock once, so that was an eighth of it. ``flock`` is what filelock uses
-on POSIX too (and what the Rust crate's lock uses), so processes of either kind exclude
-each other. Where there is no ``fcntl`` (Windows), filelock does the work.
+write takes the lock once, so that was an eighth of it. ``flock`` is what filelock takes
+on POSIX too, so a process of an earlier release, or any tool locking the file with
+filelock, is excluded as before. Where there is no ``fcntl`` (Windows), filelock does
+the work.
 """
 
 from __future__ import annotations
