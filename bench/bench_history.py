@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from common import TAGS, clock, missed_targets, progress_for, table_lines, targets_footer
+from common import (
+    TAGS,
+    clock,
+    environment,
+    missed_targets,
+    progress_for,
+    table_lines,
+    targets_footer,
+)
 from common import fmt_s as _fmt_s
 from common import ratio as _ratio
 
@@ -306,12 +314,7 @@ def build_report(hist: History, f: dict[str, Any]) -> dict[str, Any]:
             "target_versions": hist.target_commits,
             "diff_rev": hist.diff_rev,
         },
-        "environment": {
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
-            # Other work on the machine shows in wall times, not in CPU times.
-            "load_average_1min": os.getloadavg()[0],
-        },
+        "environment": environment(),
         "figures": f,
         "targets": targets,
         "ok": all(t["ok"] for t in targets.values()),

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from common import missed_targets, progress_for, table_lines, targets_footer
+from common import environment, missed_targets, progress_for, table_lines, targets_footer
 
 RUNS = 20
 RECORDS = 1000
@@ -281,12 +281,10 @@ def run(runs: int, records: int) -> dict[str, Any]:
         }
         return {
             "params": {"runs": runs, "records": records},
-            "environment": {
-                "python": sys.version.split()[0],
-                "executable": sys.executable,
-                "git": run_checked(["git", "--version"], top, env).strip(),
-                "cpus": os.cpu_count(),
-            },
+            "environment": environment(
+                executable=sys.executable,
+                git=run_checked(["git", "--version"], top, env).strip(),
+            ),
             "floors": floors,
             "figures": figures,
             "targets": targets,

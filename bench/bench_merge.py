@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from common import STATUSES, TAGS, WORDS, clock, progress_for
+from common import STATUSES, TAGS, WORDS, clock, environment, progress_for
 from common import fmt_s as _fmt_s
 from common import fmt_x as _x
 from common import ratio as _ratio
@@ -330,11 +330,7 @@ def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict
             "overlapping_edits": ds.overlapping_ids,
             "bytes": [len(ds.base), len(ds.ours), len(ds.theirs)],
         },
-        "environment": {
-            "python": sys.version.split()[0],
-            "orjson": orjson.__version__,
-            "cpus": os.cpu_count(),
-        },
+        "environment": environment(orjson=orjson.__version__),
         "figures": f,
         "targets": targets,
         "ok": all(t["ok"] for t in targets.values()),

@@ -45,7 +45,15 @@ from typing import Any
 import orjson
 from common import TAGS as BASE_TAGS
 from common import WORDS as BASE_WORDS
-from common import clock, fmt_s, missed_targets, progress_for, table_lines, targets_footer
+from common import (
+    clock,
+    environment,
+    fmt_s,
+    missed_targets,
+    progress_for,
+    table_lines,
+    targets_footer,
+)
 from common import fmt_mb as _fmt_mb
 from common import ratio as _ratio
 
@@ -548,11 +556,7 @@ def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict
     return {
         "params": params,
         "file": {"lines": ds.lines, "bytes": ds.size, "records": ds.records},
-        "environment": {
-            "python": sys.version.split()[0],
-            "sqlite": sqlite3.sqlite_version,
-            "cpus": os.cpu_count(),
-        },
+        "environment": environment(sqlite=sqlite3.sqlite_version),
         "figures": f,
         "targets": targets,
         "ok": all(t["ok"] for t in targets.values()),

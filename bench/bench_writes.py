@@ -51,6 +51,7 @@ from common import (
     TAGS,
     WORDS,
     clock,
+    environment,
     missed_targets,
     progress_for,
     table_lines,
@@ -533,13 +534,7 @@ def build_report(params: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
             target["ok"] = target["value"] <= target["limit"]
     return {
         "params": params,
-        "environment": {
-            "python": sys.version.split()[0],
-            "sqlite": sqlite3.sqlite_version,
-            "orjson": orjson.__version__,
-            "cpus": os.cpu_count(),
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        },
+        "environment": environment(sqlite=sqlite3.sqlite_version, orjson=orjson.__version__),
         "figures": f,
         "targets": targets,
         "ok": all(t["ok"] for t in targets.values()),

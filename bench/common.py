@@ -6,6 +6,7 @@ import these with ``from common import ...``.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,17 @@ WORDS = (
     "export", "import", "retry", "timeout", "flaky", "report", "dashboard", "queue",
     "worker", "schema", "index", "endpoint", "webhook", "token", "session", "upload",
 )  # fmt: skip
+
+
+def environment(**extra: Any) -> dict[str, Any]:
+    """What a report says of the machine: python, cpus, load (other work on the machine
+    shows in wall times), and what else a script names."""
+    return {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **extra,
+    }
 
 
 def clock() -> float:

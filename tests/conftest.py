@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,12 @@ def _home_snapshot(home: Path) -> set[str]:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def venv_first_on_path(sealed_env: None) -> Iterator[None]:
+    """git runs the hooks and git-taskstore-merge by name: they must be this venv's."""
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + saved
+    yield
+    os.environ["PATH"] = saved

@@ -11,12 +11,9 @@ on equal updated_at.
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,19 +24,13 @@ from testing import Result, cli, commit_all, git, init_repo
 from git_taskstore import Store
 from git_taskstore.jsonl import reduce_lines
 
-VENV_BIN = os.path.dirname(sys.executable)
 ROUNDS = 5
 SHARED = ("s1", "s2", "s3", "s4")  # every clone edits these every round
 FIELDS = ("status", "title", "owner", "pri")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def venv_first_on_path(sealed_env: None) -> Iterator[None]:
-    """git runs the hooks and git-taskstore-merge by name: they must be this venv's."""
-    saved = os.environ["PATH"]
-    os.environ["PATH"] = VENV_BIN + os.pathsep + saved
-    yield
-    os.environ["PATH"] = saved
+# git runs the hooks and git-taskstore-merge by name: they must be this venv's.
+pytestmark = pytest.mark.usefixtures("venv_first_on_path")
 
 
 @dataclass

@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,19 +25,13 @@ from testing import Result, cli, commit_all, git, init_repo
 from git_taskstore import Collection, Record, Store
 from git_taskstore.hooks import HOOKS, LEGACY_SUFFIX
 
-VENV_BIN = os.path.dirname(sys.executable)
 TASKS = Path(".taskstore") / "tasks.jsonl"
 TASKS_REL = TASKS.as_posix()
 State = dict[str, dict[str, dict[str, Any]]]  # collection -> id -> record
 
 
-@pytest.fixture(autouse=True, scope="module")
-def venv_first_on_path(sealed_env: None) -> Iterator[None]:
-    """git runs the hooks and git-taskstore-merge by name: they must be this venv's."""
-    saved = os.environ["PATH"]
-    os.environ["PATH"] = VENV_BIN + os.pathsep + saved
-    yield
-    os.environ["PATH"] = saved
+# git runs the hooks and git-taskstore-merge by name: they must be this venv's.
+pytestmark = pytest.mark.usefixtures("venv_first_on_path")
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -25,6 +25,16 @@ def require_repo() -> Repo:
     return repo
 
 
+def print_report(report: InstallReport, as_json: bool) -> int:
+    """Show a hooks report, as JSON or as lines; the exit code."""
+    if as_json:
+        emit_json(asdict(report))
+    else:
+        for line in report_lines(report, "installed"):
+            click.echo(line)
+    return 0
+
+
 def report_lines(report: InstallReport, verb: str) -> list[str]:
     """Human lines for an InstallReport."""
     from ..paths import display_path
@@ -67,12 +77,7 @@ def install_hooks(allow_hooks_path: bool, as_json: bool) -> int:
 
     repo = require_repo()
     report = install(repo, allow_hooks_path=allow_hooks_path)
-    if as_json:
-        emit_json(asdict(report))
-    else:
-        for line in report_lines(report, "installed"):
-            click.echo(line)
-    return 0
+    return print_report(report, as_json)
 
 
 @click.command("uninstall-hooks")
@@ -83,12 +88,7 @@ def uninstall_hooks(as_json: bool) -> int:
 
     repo = require_repo()
     report = uninstall(repo)
-    if as_json:
-        emit_json(asdict(report))
-    else:
-        for line in report_lines(report, "installed"):
-            click.echo(line)
-    return 0
+    return print_report(report, as_json)
 
 
 @click.command()
