@@ -192,7 +192,10 @@ def dumps(record: dict[str, Any]) -> bytes:
                 record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
         except (TypeError, ValueError) as exc:
-            raise ValidationError(f"record is not JSON-serialisable: {exc}") from None
+            raise ValidationError(
+                f"record is not JSON-serialisable ({exc}): store only objects, arrays, "
+                "strings, numbers, booleans and null"
+            ) from None
 
 
 def loads(data: bytes | str) -> Any:
