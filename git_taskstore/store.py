@@ -586,15 +586,11 @@ class Store:
                 state.conflict_line if state and state.conflict_line else 0,
             )
 
-    def _append(self, collection: str, rows: builtins.list[Row], *, exported: bool = False) -> None:
+    def _append(self, collection: str, rows: builtins.list[Row]) -> None:
         path = self.file_path(collection)
         lines = [row[1] for row in rows]
         self._cache.record_append(
-            collection,
-            path,
-            rows,
-            lambda on_block: jsonl.append_lines(path, lines, on_block),
-            exported=exported,
+            collection, path, rows, lambda on_block: jsonl.append_lines(path, lines, on_block)
         )
 
     # --- batches and debounced writes ---------------------------------------------------
@@ -655,7 +651,7 @@ class Store:
                     self._fresh_locked(collection)
                     taken = self._cache.take_pending(collection, orphans_only=orphans_only)
                     if taken:
-                        self._append(collection, taken, exported=True)
+                        self._append(collection, taken)
                         exported[collection] = len(taken)
             return exported
 

@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import queue
+import random
 import signal
 import subprocess
 import sys
@@ -34,7 +35,9 @@ from testing import cli, commit_all, git, init_repo
 
 from git_taskstore import (
     AlreadyExistsError,
+    Filter,
     NotFoundError,
+    Op,
     Record,
     Store,
     TaskstoreError,
@@ -628,6 +631,68 @@ def test_debounced_writes_are_current_at_once_and_exported_by_flush(tmp_path: Pa
     current = current_in_file(path)
     assert current["a"]["v"] == 2 and current["b"]["deleted"] is True
     assert store.flush() == 0
+    store.close()
+
+
+def _reads(store: Store, ids: list[str]) -> dict[str, Any]:
+    """Every kind of read of the tasks collection."""
+    tasks = store.collection("tasks")
+    return {
+        "list": tasks.list(),
+        "open": tasks.list([Filter("status", Op.EQ, "open")]),
+        "tagged": tasks.list([Filter("tags", Op.CONTAINS, "ui")], sort="-priority"),
+        "by_priority": tasks.list(sort="priority"),
+        "page": tasks.list(limit=5, offset=3),
+        "count": tasks.count(),
+        "count_open": tasks.count([Filter("status", Op.EQ, "open")]),
+        "count_by": tasks.count_by("status"),
+        "get": {rid: tasks.get(rid) for rid in ids},
+        "status": [(s.name, s.records, s.deleted) for s in store.status()],
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reads_over_pending_writes_are_the_reads_after_the_export(
+    tmp_path: Path, seed: int
+) -> None:
+    """Debounced writes are laid over the table by every read: what each read gives
+    with writes pending is what it gives once they are in the file, and once the cache
+    is rebuilt from the file alone (the order included: an updated id keeps its place,
+    new ids follow in the order they were written)."""
+    rng = random.Random(seed)
+    store = Store.open(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
+    tasks = store.collection("tasks")
+    if seed % 2:
+        tasks.ensure_index("status")  # the same reads through an index
+
+    def record(rid: str) -> dict[str, Any]:
+        return {
+            "id": rid,
+            "status": rng.choice(["open", "done", "blocked"]),
+            "priority": rng.randrange(4),
+            "tags": rng.sample(["ui", "api", "db"], rng.randrange(3)),
+        }
+
+    ids = [f"t{i:02d}" for i in range(30)]
+    tasks.put_many([record(rid) for rid in ids[:15]])
+    store.flush()
+    for _ in range(60):
+        rid = rng.choice(ids)
+        action = rng.random()
+        if action < 0.5:
+            tasks.put(record(rid))
+        elif action < 0.7:
+            tasks.put({"id": rid, "status": "open"}, merge=True)
+        else:
+            tasks.delete(rid)
+    assert store.pending()
+    pending = _reads(store, ids)
+    assert pending["count"] == len(pending["list"]) > 0
+    store.flush()
+    assert store.pending() == {}
+    assert _reads(store, ids) == pending
+    store.sync(full=True)
+    assert _reads(store, ids) == pending
     store.close()
 
 
