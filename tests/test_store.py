@@ -803,6 +803,27 @@ def test_our_own_appends_leave_the_file_outside_its_racy_window(
     assert tasks.get("a")["status"] == "done"  # type: ignore[index]
 
 
+def test_a_file_found_fresh_is_read_again_once_anyone_changes_it(
+    store: Store, tasks: Collection
+) -> None:
+    # A read remembers the state of a file it found fresh and, while the file's stat
+    # matches it, answers without asking the cache: any change must still show.
+    tasks.put({"id": "a", "status": "open"})
+    assert tasks.get("a")["status"] == "open"  # type: ignore[index]
+    path = store.file_path("tasks")
+    data = Path(path).read_bytes()
+    with open(path, "r+b") as handle:  # in place, the same size
+        handle.write(data.replace(b'"open"', b'"done"'))
+    assert tasks.get("a")["status"] == "done"  # type: ignore[index]
+    append_raw(path, b'{"id":"b","updated_at":1}\n')  # another tool appends
+    assert tasks.get("b") == {"id": "b", "updated_at": 1}
+    with Store.open_dir(store.path) as other:  # another writer, another connection
+        other.collection("tasks").put({"id": "c"})
+    assert ids(tasks.list()) == ["a", "b", "c"]
+    os.unlink(path)
+    assert tasks.get("a") is None and tasks.list() == []
+
+
 def test_a_new_file_is_a_new_collection(store: Store) -> None:
     store.collection("tasks").put({"id": "a"})
     (Path(store.path) / "notes.jsonl").write_bytes(b'{"id":"n1","text":"hi","updated_at":1}\n')
