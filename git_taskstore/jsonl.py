@@ -73,28 +73,32 @@ def record_lines(records: Sequence[object], first: int = 1) -> list[str]:
     """
     lines: list[str] = []
     add = lines.append
-    dumps = orjson.dumps
     try:
         for record in records:
-            # The common case inline (a 100,000-record batch): a dict with a short id
-            # that orjson takes. Anything else goes the long way, which says what is wrong.
-            rid = record.get("id") if type(record) is dict else None
-            if rid.__class__ is str and 0 < len(rid) <= MAX_ID_BYTES // 4 and not rid.isspace():
-                try:
-                    line = dumps(record).decode()
-                except TypeError:
-                    line = record_line(record)
-                else:
-                    if "null" in line:
-                        _refuse_non_finite(record)  # type: ignore[arg-type]
-                add(line)
-            else:
-                add(record_line(record))
+            add(line_of(record))
     except ValidationError as exc:
         if len(records) == 1 and first == 1:
             raise
         raise ValidationError(f"record {first + len(lines)}: {exc}") from None
     return lines
+
+
+def line_of(record: object) -> str:
+    """Check one record that is about to be written; return its line (see record_lines).
+
+    The common case inline (a 100,000-record batch): a dict with a short id that orjson
+    takes. Anything else goes the long way, which says what is wrong.
+    """
+    rid = record.get("id") if type(record) is dict else None
+    if rid.__class__ is str and 0 < len(rid) <= MAX_ID_BYTES // 4 and not rid.isspace():
+        try:
+            line: str = orjson.dumps(record).decode()
+        except TypeError:
+            return record_line(record)
+        if "null" in line:
+            _refuse_non_finite(record)  # type: ignore[arg-type]
+        return line
+    return record_line(record)
 
 
 def record_line(record: object) -> str:

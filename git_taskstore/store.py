@@ -18,11 +18,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import jsonl, maintenance
-from .cache import Cache, CacheCorrupt, SyncResult, gc_paused
+from .cache import Cache, CacheCorrupt, SyncResult, gc_pause, gc_paused
 from .errors import (
     ConflictMarkersError,
     StorePathError,
@@ -57,6 +58,57 @@ MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A thread's open ``batch()``: the requests it holds and the time it began."""
+
+    stamp: int
+    requests: builtins.list[Request] = field(default_factory=list)
+    held: int = 0  # records held
+    paused_gc: bool = False  # whether it holds the cycle collector paused
+
+    def expect(self, records: int) -> None:
+        """About to hold this many more records: past GC_PAUSE_MIN in all, the cycle
+        collector is paused until the batch is written, as put_many pauses it (each
+        collection would walk every record held, again and again as they grow: 0.17 s of
+        100,000 put() calls). A batch of a few records never pauses it."""
+        if not self.paused_gc and self.held + records > GC_PAUSE_MIN:
+            gc_pause.begin()
+            self.paused_gc = True
+
+    def hold(self, requests: builtins.list[Request]) -> None:
+        for request in requests:
+            self.expect(len(request.records))
+            if self.requests and self.requests[-1].joins(request):
+                self.requests[-1].extend(request)
+            else:
+                self.requests.append(request)
+            self.held += len(request.records)
+
+    def add(self, collection: str, mode: str, record: object) -> dict[str, Any] | None:
+        """Hold one more record of a put, create or update, if it joins the request held
+        last (the stamped copy then, else None): a loop of single puts, without a request
+        per call."""
+        last = self.requests[-1] if self.requests else None
+        if (
+            last is None
+            or last.collection != collection
+            or last.mode != mode
+            or last.own_created is None
+            or last.typed is not None
+        ):
+            return None
+        self.expect(1)
+        copy = last.add(record)
+        self.held += 1
+        return copy
+
+    def resume_gc(self) -> None:
+        if self.paused_gc:
+            gc_pause.end()
+            self.paused_gc = False
 
 
 class Collection:
@@ -498,9 +550,12 @@ class Store:
         records: builtins.list[dict[str, Any]],
         typed: builtins.list[Record] | None = None,
     ) -> Request:
+        return make_request(collection, mode, records, self._stamp(), typed)
+
+    def _stamp(self) -> int:
         # Inside a batch, the time it began: one stamp for all its records.
-        stamp = getattr(self._batches, "stamp", None) or now_ms()
-        return make_request(collection, mode, records, stamp, typed)
+        batch: _Batch | None = getattr(self._batches, "batch", None)
+        return now_ms() if batch is None else batch.stamp
 
     def _write(
         self, collection: str, records: builtins.list[dict[str, Any]], mode: str
@@ -513,6 +568,12 @@ class Store:
         stamped with the time the batch began, and settled when it ends: a record whose id
         already holds a version by then gets a later one).
         """
+        batch: _Batch | None = getattr(self._batches, "batch", None)
+        if batch is not None:
+            added = batch.add(collection, mode, records[0]) if len(records) == 1 else None
+            if added is not None:
+                return [added]
+            batch.expect(len(records))  # before the request is made
         # The cycle collector would walk every record of a big batch again and again (the
         # records, copies, requests and lines are acyclic): paused, as in a rebuild. Not
         # for a few records: a batch() of single puts would pay for the pause on each.
@@ -532,13 +593,9 @@ class Store:
         """Apply, or hold until the thread's batch ends (True then)."""
         if not requests:
             return False
-        batch: builtins.list[Request] | None = getattr(self._batches, "requests", None)
+        batch: _Batch | None = getattr(self._batches, "batch", None)
         if batch is not None:
-            for request in requests:
-                if batch and batch[-1].joins(request):
-                    batch[-1].extend(request)
-                else:
-                    batch.append(request)
+            batch.hold(requests)
             return True
         if self._flusher is not None:
             self._guarded(lambda: self._write_pending(requests))
@@ -603,13 +660,16 @@ class Store:
         at the end, one lock, one append and one fsync per file, one SQLite transaction.
         If the block raises, or a create/update is refused at the end, nothing is written.
         Reads inside the block do not see the held writes. Its records are stamped with
-        the time the block began, one time for all.
+        the time the block began, one time for all. Once it holds more than GC_PAUSE_MIN
+        records, the cycle collector is paused until they are written (as put_many
+        pauses it), and then runs again.
         """
-        held: builtins.list[Request] | None = getattr(self._batches, "requests", None)
-        if held is not None:
+        outer: _Batch | None = getattr(self._batches, "batch", None)
+        if outer is not None:
             # Nested: the outer batch applies everything. if this block raises, its
             # own writes are discarded; they were kept, and written at the outer end when
             # the outer block caught the exception.
+            held = outer.requests
             mark = len(held)
             size = len(held[-1].records) if held else 0
             try:
@@ -618,17 +678,19 @@ class Store:
                 del held[mark:]
                 if held:  # this block's first writes may have joined the last request
                     held[-1].truncate(size)
+                outer.held = sum(len(request.records) for request in held)
                 raise
             return
-        self._batches.requests = []
-        self._batches.stamp = now_ms()
+        self._batches.batch = batch = _Batch(now_ms())
         try:
-            yield
-            requests = self._batches.requests
+            try:
+                yield
+            finally:
+                self._batches.batch = None
+            if batch.requests:
+                self._submit(batch.requests)
         finally:
-            self._batches.requests = self._batches.stamp = None
-        if requests:
-            self._submit(requests)
+            batch.resume_gc()
 
     def flush(self) -> int:
         """Export pending (debounced) writes to the JSONL files now; return how many.
@@ -693,7 +755,7 @@ class Store:
         """Create many typed records in one write: all validated first (one bad record
         writes nothing), then one lock, one append and fsync per file, one transaction."""
         records = builtins.list(records)
-        stamp = getattr(self._batches, "stamp", None) or now_ms()
+        stamp = self._stamp()
         requests = []
         first = 1
         with gc_paused():

@@ -58,6 +58,24 @@ class Request:
             and (self.typed is None) == (other.typed is None)
         )
 
+    def add(self, record: object) -> dict[str, Any]:
+        """Copy, stamp and serialise one more record of this put, create or update (a
+        loop of single puts inside a batch: kept to the least work a record needs).
+        Raises ValidationError, and adds nothing, if the record cannot be written."""
+        if type(record) is not dict:
+            jsonl.record_line(record)  # raises, saying what is wrong
+        copy: dict[str, Any] = record.copy()  # type: ignore[attr-defined]
+        created = copy.get("created_at")
+        own = created.__class__ is int and created > 0
+        if not own:
+            copy["created_at"] = self.stamp
+        copy["updated_at"] = self.stamp
+        line = jsonl.line_of(copy)
+        self.records.append(copy)
+        self.lines.append(line)
+        self.own_created.append(own)  # type: ignore[union-attr]
+        return copy
+
     def extend(self, other: Request) -> None:
         self.records += other.records
         self.lines += other.lines

@@ -15,6 +15,7 @@ on stdin and answers one JSON line per command.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -43,6 +44,8 @@ from git_taskstore import (
     TaskstoreError,
     ValidationError,
 )
+from git_taskstore.cache import gc_pause
+from git_taskstore.store import GC_PAUSE_MIN
 
 READ_TIMEOUT_S = 60.0
 LONG_DEBOUNCE_MS = 600_000  # never fires during a test: only explicit exports count
@@ -253,7 +256,7 @@ def typed_lines(store: Store, collection: str) -> list[dict[str, Any]]:
 # --- batches: validated first, all or nothing ------------------------------------------------
 
 
-@pytest.mark.parametrize(
+BAD_RECORDS = pytest.mark.parametrize(
     "bad",
     [
         {"id": ""},
@@ -263,9 +266,13 @@ def typed_lines(store: Store, collection: str) -> list[dict[str, Any]]:
         {"id": "nan", "score": float("nan")},
         {"id": "deep", "a": [{"b": float("inf")}]},
         {"id": "set", "tags": {1, 2}},
+        ["not", "a", "dict"],
     ],
-    ids=["empty-id", "blank-id", "no-id", "long-id", "nan", "nested-inf", "not-json"],
+    ids=["empty-id", "blank-id", "no-id", "long-id", "nan", "nested-inf", "not-json", "list"],
 )
+
+
+@BAD_RECORDS
 def test_a_bad_record_inside_a_batch_raises_there_and_nothing_is_written(
     store: Store, bad: dict[str, Any]
 ) -> None:
@@ -284,6 +291,55 @@ def test_a_bad_record_inside_a_batch_raises_there_and_nothing_is_written(
     assert not Path(store.file_path("notes")).exists()
     assert tasks.get("ok-1") is None and tasks.count() == 1
     assert store.collection("notes").count() == 0
+
+
+@BAD_RECORDS
+def test_a_bad_put_caught_inside_a_batch_leaves_the_rest_of_it(store: Store, bad: Any) -> None:
+    # The put joins the request of the put before it (one request for a loop of puts):
+    # refused, it must leave nothing of itself there.
+    tasks = store.collection("tasks")
+    with store.batch():
+        first = tasks.put({"id": "a", "v": 1})
+        with pytest.raises(ValidationError):
+            tasks.put(bad)
+        second = tasks.put({"id": "b", "v": 2})
+        assert tasks.get("a") is None
+    assert file_records(Path(store.file_path("tasks"))) == [first, second]
+    assert first["updated_at"] == second["updated_at"] == first["created_at"]
+
+
+def test_a_big_batch_pauses_the_cycle_collector_until_it_is_written(store: Store) -> None:
+    tasks = store.collection("tasks")
+    with store.batch():
+        for i in range(GC_PAUSE_MIN):
+            tasks.put({"id": f"t{i}"})
+        assert gc.isenabled()  # a batch of a few records never pauses it
+        tasks.put({"id": "one-more"})
+        assert not gc.isenabled()
+    assert gc.isenabled() and tasks.count() == GC_PAUSE_MIN + 1
+    with pytest.raises(KeyError), store.batch():
+        tasks.put_many([{"id": f"u{i}"} for i in range(GC_PAUSE_MIN + 1)])
+        assert not gc.isenabled()
+        raise KeyError("the block fails")
+    assert gc.isenabled() and tasks.count() == GC_PAUSE_MIN + 1
+    gc.disable()  # paused by the caller: left paused
+    try:
+        with store.batch():
+            tasks.put_many([{"id": f"v{i}"} for i in range(GC_PAUSE_MIN + 1)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_pauses_of_the_cycle_collector_are_counted() -> None:
+    # A batch in one thread, a rebuild in another: the collector runs again when the
+    # last pause ends, not the first.
+    gc_pause.begin()
+    gc_pause.begin()
+    gc_pause.end()
+    assert not gc.isenabled()
+    gc_pause.end()
+    assert gc.isenabled()
 
 
 def test_one_bad_record_in_put_many_writes_none_and_names_it(store: Store) -> None:
