@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -58,20 +58,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as it is written: declared fields first, then the extra ones."""
-        fields = _fields_of(type(self))
-        state = self.__dict__
-        if len(state) == len(fields.names) + 1:
-            # Every field set (by __init__: in the order declared) and nothing else: the
-            # instance's own dict is the record, at a fifth of the cost of asking each
-            # field. (A field deleted and set again comes later in the line; JSON objects
-            # are unordered, and nothing reads their order.)
-            data = state.copy()
-            del data["extra_fields"]
-        else:
-            data = dict(zip(fields.names, fields.get(self), strict=True))
-        for key, value in self.extra_fields.items():
-            data.setdefault(key, value)
-        return data
+        return _as_dict(self, _fields_of(type(self)))
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
@@ -114,6 +101,35 @@ def _fields_of(cls: type) -> _Fields:
         # attrgetter of one name gives the value, not a 1-tuple
         found = _FIELDS[cls] = _Fields(names, get if len(names) > 1 else lambda r: (get(r),))
     return found
+
+
+def _as_dict(record: Record, fields: _Fields) -> dict[str, Any]:
+    state = record.__dict__
+    if len(state) == len(fields.names) + 1:
+        # Every field set (by __init__: in the order declared) and nothing else: the
+        # instance's own dict is the record, at a fifth of the cost of asking each field.
+        # (A field deleted and set again comes later in the line; JSON objects are
+        # unordered, and nothing reads their order.)
+        data = state.copy()
+        del data["extra_fields"]
+    else:
+        data = dict(zip(fields.names, fields.get(record), strict=True))
+    if record.extra_fields:
+        for key, value in record.extra_fields.items():
+            data.setdefault(key, value)
+    return data
+
+
+def dicts_of(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """``to_dict()`` of each record, all of one class: what the class needs is looked up
+    once (a third of the cost of 100,000 to_dict() calls), unless it overrides to_dict."""
+    if not records:
+        return []
+    cls = type(records[0])
+    if cls.to_dict is not Record.to_dict:
+        return [record.to_dict() for record in records]
+    fields = _fields_of(cls)
+    return [_as_dict(record, fields) for record in records]
 
 
 class Op(enum.Enum):

@@ -34,7 +34,7 @@ from .errors import (
 from .ids import new_id
 from .locking import Lock, file_lock
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
-from .records import Filter, Record
+from .records import Filter, Record, dicts_of
 from .writes import Current, Flusher, Request, Row, by_collection, make_request, plan
 
 if TYPE_CHECKING:
@@ -768,7 +768,7 @@ class Store:
                         record.id = new_id(cls.id_prefix)
                     record.validate()
                 self._declare(cls)
-                data = [record.to_dict() for record in group]
+                data = dicts_of(group)
                 requests.append(
                     make_request(cls.collection(), "create", data, stamp, group, first=first)
                 )

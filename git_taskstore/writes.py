@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from . import jsonl
@@ -167,8 +168,16 @@ def plan(
     repeats = len(set(ids)) < len(ids)
     rows: list[Row] = []
     add_row, current_of = rows.append, currents.get
+    end = 0
     for request in requests:
         collection, mode, stamp = request.collection, request.mode, request.stamp
+        start, end = end, end + len(request.records)
+        if request.own_created is not None and not currents and not repeats and mode != "update":
+            # No id of the write holds a version (a first load): every record is new, its
+            # line the one it was given with, its version the stamp it was given.
+            rows += zip(ids[start:end], request.lines, repeat(stamp), repeat(False))
+            request.written = request.records
+            continue
         if request.own_created is not None:
             # The hot loop of a 100,000-record batch: a new id keeps the line it was
             # given with, stamped.

@@ -649,6 +649,35 @@ def test_to_dict_writes_declared_fields_only_whatever_the_instance_holds() -> No
     assert list(task.to_dict()) == ["id", "created_at", "updated_at", "title", "status", "more"]
 
 
+@dataclass(kw_only=True)
+class Shouting(Record):
+    """A record class with a to_dict of its own."""
+
+    collection_name: ClassVar[str] = "shouts"
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "text": self.text.upper()}
+
+
+def test_create_many_writes_what_to_dict_gives(store: Store) -> None:
+    # create_many looks up what a class needs once for all its records: a field set
+    # again, extra fields and a to_dict of the class's own must come out as to_dict gives.
+    plain, again, extra = Task(id="p", title="x"), Task(id="a"), Task(id="e", title="z")
+    del again.title
+    again.title = "set again"
+    extra.extra_fields["more"] = 1
+    shouts = [Shouting(id="s", text="hi")]
+    expected = [r.to_dict() for r in (plain, again, extra)] + [{**shouts[0].to_dict()}]
+    store.create_many([plain, again, extra, *shouts])
+    written = typed_lines(store, "tasks") + typed_lines(store, "shouts")
+    stamps = ("created_at", "updated_at")
+    assert [{k: v for k, v in r.items() if k not in stamps} for r in written] == [
+        {k: v for k, v in r.items() if k not in stamps} for r in expected
+    ]
+    assert written[-1]["text"] == "HI"
+
+
 def test_a_batch_stamps_after_a_version_written_meanwhile(tmp_path: Path) -> None:
     # The batch's records carry the time it began; an id that another writer gave a later
     # version before the batch ended gets a version after that one, keeping its created_at.
