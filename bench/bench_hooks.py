@@ -2,7 +2,7 @@
 
     python bench/bench_hooks.py [--runs N] [--records R] [--json]
 
-In a temporary git repository with a store of R task records (1,000 by default),
+In a temporary git repository with a store of R task records (100,000 by default),
 committed, and the hooks installed by ``git taskstore init``, each figure is one whole
 process, started the way its caller starts it, the median of N runs (20 by default)
 after one unmeasured warm-up:
@@ -15,9 +15,10 @@ after one unmeasured warm-up:
 - the floors, measured in the same run: ``python -c pass`` with the interpreter the
   hooks use, and ``git --version``.
 
-Target: every hook under 100 ms. Progress goes to stderr; stdout holds the table, or one
-JSON object with --json. The exit code is 0 whether or not the targets are met: they are
-figures, not assertions.
+Targets: every hook under 100 ms, ``--version`` under 60 ms, the ``list`` query under
+120 ms (the spec states it on a store of 100,000 records). Progress goes to stderr;
+stdout holds the table, or one JSON object with --json. The exit code is 0 whether or
+not the targets are met: they are figures, not assertions.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ import orjson
 from common import environment, missed_targets, progress_for, table_lines, targets_footer
 
 RUNS = 20
-RECORDS = 1000
+RECORDS = 100_000
 TARGET_HOOK_MS = 100.0
+TARGET_VERSION_MS = 60.0
+TARGET_LIST_MS = 120.0
 BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 STATUSES = ("todo", "in_progress", "blocked", "review", "done")
 # Fixed identity and dates for the set-up commits; the user's git config is not needed.
@@ -171,6 +174,7 @@ def cases(top: str, head: str, hooks: str) -> list[Case]:
             ("git", "taskstore", "--version"),
             None,
             "git+python",
+            TARGET_VERSION_MS,
         ),
         Case(
             "cli_list_ms",
@@ -178,6 +182,7 @@ def cases(top: str, head: str, hooks: str) -> list[Case]:
             ("git", "taskstore", "list", "tasks", "--where", "status=x", "--limit", "10"),
             None,
             "git+python",
+            TARGET_LIST_MS,
         ),
     ]
 

@@ -9,7 +9,7 @@ time things), as a subprocess with ``--json`` and the arguments of the size:
     bench_sync      --records 2000                     its own defaults (100,000 records)
     bench_writes    --records 5000 --writes 200        its own defaults (100,000 / 2,000)
     bench_merge     --lines 10000                      its own defaults (100,000 lines)
-    bench_hooks     --runs 3                           its own defaults (20 runs)
+    bench_hooks     --runs 3 --records 1000            its own defaults (20 runs, 100,000 records)
     bench_history   --commits 100                      its own defaults (1,000 commits)
     (any other)     its own defaults                   its own defaults
 
@@ -45,7 +45,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
     "bench_sync": {"small": ["--records", "2000"], "default": []},
     "bench_writes": {"small": ["--records", "5000", "--writes", "200"], "default": []},
     "bench_merge": {"small": ["--lines", "10000"], "default": []},
-    "bench_hooks": {"small": ["--runs", "3"], "default": []},
+    "bench_hooks": {"small": ["--runs", "3", "--records", "1000"], "default": []},
     "bench_history": {"small": ["--commits", "100"], "default": []},
 }
 TIMEOUT_S = {"small": 600.0, "default": 3600.0}

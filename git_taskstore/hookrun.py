@@ -4,8 +4,9 @@
   post-checkout: bring the cache up to date; nearly free when nothing changed.
 - pre-commit: refuse a staged JSONL file of the store that holds conflict markers or
   lines that do not parse, naming file and line (bypass: ``git commit --no-verify``).
-- pre-push: run ``check`` on the store; warn, or refuse when ``taskstore.prePushBlock``
-  is true.
+- pre-push: run ``check`` on the store (files the cache read whole and found clean, and
+  that have not changed since, are not read again); warn, or refuse when
+  ``taskstore.prePushBlock`` is true.
 
 Whatever else goes wrong (git-taskstore broken, a sync failing), a hook warns and exits 0:
 git must keep working. No click here: hooks start as fresh processes on every checkout.
@@ -115,7 +116,7 @@ def pre_push(store_dir: str) -> int:
     from .store import Store
 
     with Store.open_dir(store_dir, create=False) as store:
-        problems = store.check()
+        problems = store.check(quick=True)
     if not problems:
         return 0
     for problem in problems:

@@ -99,8 +99,13 @@ def _compact_one(store: Store, name: str) -> CompactResult:
     return CompactResult(name, lines_before, len(keep), len(bad))
 
 
-def check(store: Store) -> list[Problem]:
-    """Validate every JSONL file and the cache; an empty list means all is well."""
+def check(store: Store, *, quick: bool = False) -> list[Problem]:
+    """Validate every JSONL file and the cache; an empty list means all is well.
+
+    ``quick`` (the pre-push hook) does not read again a file the cache read whole without
+    a bad line and that has not changed since (its stat, outside the racy window), and
+    leaves out the cache's own integrity check: a push sends the files, not the cache.
+    """
 
     def run() -> list[Problem]:
         problems: list[Problem] = []
@@ -116,12 +121,18 @@ def check(store: Store) -> list[Problem]:
                             "not a valid collection name; file ignored",
                         )
                     )
+        bodies = _body_collections()
         for name in store.collections():
-            file_problems = check_file(store.file_path(name))
+            if quick and _read_clean(store, name):
+                file_problems = []
+            else:
+                file_problems = check_file(store.file_path(name))
             problems.extend(file_problems)
-            if not any(p.message.startswith(jsonl.MARKER) for p in file_problems):
+            if name in bodies and not any(
+                p.message.startswith(jsonl.MARKER) for p in file_problems
+            ):
                 problems.extend(_missing_bodies(store, name))
-        for problem in store._cache.integrity_problems():
+        for problem in () if quick else store._cache.integrity_problems():
             problems.append(
                 Problem(
                     display_path(store._cache.path),
@@ -134,8 +145,23 @@ def check(store: Store) -> list[Problem]:
     return store._guarded(run)
 
 
+def _read_clean(store: Store, collection: str) -> bool:
+    needed, state = store._cache.needs_sync(collection, store.file_path(collection))
+    return not needed and state is not None and not state.bad_lines and not state.conflict_line
+
+
+def _body_collections() -> set[str]:
+    """The collections whose records name a markdown body in ``file``: PRDs and task specs.
+    (A field ``file`` of another collection is the user's own: asked of every collection,
+    a path into the repository was reported as a missing body, and a collection of 100,000
+    records without the field cost the pre-push hook a 60 ms scan.)"""
+    from .models import PRD, TaskSpec
+
+    return {PRD.collection(), TaskSpec.collection()}
+
+
 def _missing_bodies(store: Store, collection: str) -> list[Problem]:
-    """Records whose ``file`` field names a body file (PRDs, task specs) that is not there."""
+    """Records whose ``file`` field names a body file that is not there."""
     from .records import Filter, Op
 
     problems = []

@@ -819,9 +819,12 @@ class Store:
         """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
         return maintenance.compact(self, collection)
 
-    def check(self) -> builtins.list[Problem]:
-        """Validate every JSONL file and the cache; an empty list means all is well."""
-        return maintenance.check(self)
+    def check(self, *, quick: bool = False) -> builtins.list[Problem]:
+        """Validate every JSONL file and the cache; an empty list means all is well.
+
+        ``quick`` trusts the cache for files it read whole without a problem and that have
+        not changed since, and skips the cache's integrity check (maintenance.check)."""
+        return maintenance.check(self, quick=quick)
 
     def status(self) -> builtins.list[CollectionStatus]:
         """Per collection: records, freshness and file size, without syncing first."""

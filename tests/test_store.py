@@ -999,6 +999,30 @@ def test_check_of_a_healthy_store_is_empty(store: Store) -> None:
     assert store.check() == []
 
 
+def test_a_quick_check_trusts_only_files_the_cache_found_clean_and_unchanged_ones(
+    store: Store, tasks: Collection
+) -> None:
+    # The pre-push hook's check: a file read whole without a bad line and unchanged since
+    # is not read again; anything else is, and is reported as the full check reports it.
+    prds = store.collection("prds")
+    prds.put({"id": "a", "title": "A", "file": "prds/a.md"})
+    tasks.put_many([{"id": "a", "file": "src/main.py"}, {"id": "b"}])  # not a body: the user's
+    Path(store.path, "prds").mkdir()
+    Path(store.path, "prds", "a.md").write_text("# a\n")
+    tasks.get("a")
+    assert store.check(quick=True) == [] == store.check()
+    path = store.file_path("tasks")
+    append_raw(path, b'{"id": \n')  # another tool appends a bad line...
+    a_minute_ago = time.time_ns() - 60 * 10**9
+    os.utime(path, ns=(a_minute_ago, a_minute_ago))  # ...long enough ago to trust the stat
+    assert [p.line for p in store.check(quick=True)] == [3]
+    assert tasks.get("a") is not None  # the cache has read it: one bad line, known
+    assert [p.line for p in store.check(quick=True)] == [3] == [p.line for p in store.check()]
+    Path(store.path, "prds", "a.md").unlink()  # a body file gone: the JSONL unchanged
+    found = [(os.path.basename(p.path), p.line, p.message[:16]) for p in store.check(quick=True)]
+    assert found == [("prds.jsonl", 0, "a: its body file"), ("tasks.jsonl", 3, "not valid JSON (")]
+
+
 def test_check_reports_bad_lines_and_conflict_markers_with_file_and_line(store: Store) -> None:
     store.collection("notes").put({"id": "n"})
     Path(store.file_path("tasks")).write_bytes(
