@@ -840,8 +840,10 @@ class Store:
         return maintenance.backup(self, dest)
 
     def export_data(self) -> dict[str, builtins.list[dict[str, Any]]]:
-        """Every live record of every collection, in the store's order."""
-        return {name: self.collection(name).list() for name in self.collections()}
+        """Every live record of every collection, in the store's order (a collection
+        whose only writes are still pending, with no file yet, included)."""
+        names = sorted(set(self.collections()) | set(self.pending()))
+        return {name: self.collection(name).list() for name in names}
 
     def import_data(self, data: dict[str, builtins.list[dict[str, Any]]]) -> ImportResult:
         """Write records keeping their timestamps, skipping any the store holds newer."""

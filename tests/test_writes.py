@@ -781,6 +781,17 @@ def test_reads_over_pending_writes_are_the_reads_after_the_export(
     store.close()
 
 
+def test_export_data_holds_a_collection_whose_only_writes_are_pending(tmp_path: Path) -> None:
+    with Store.open(tmp_path, debounce_ms=LONG_DEBOUNCE_MS) as store:
+        store.collection("tasks").put({"id": "t"})
+        store.flush()
+        store.collection("notes").put({"id": "n"})
+        assert not Path(store.file_path("notes")).exists()
+        exported = store.export_data()
+        assert sorted(exported) == ["notes", "tasks"]
+        assert [r["id"] for r in exported["notes"]] == ["n"]
+
+
 def test_close_exports_pending_writes(tmp_path: Path) -> None:
     with Store.open(tmp_path, debounce_ms=LONG_DEBOUNCE_MS) as store:
         store.collection("tasks").put({"id": "a"})
