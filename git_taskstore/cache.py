@@ -15,11 +15,9 @@ other processes keep seeing the previous state until the commit: never an empty 
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sqlite3
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +27,7 @@ from itertools import chain, islice
 from typing import Any, BinaryIO
 
 from . import jsonl
+from .gcpause import gc_paused
 from .jsonl import BadLine, Winner
 from .paths import display_path
 from .records import Filter, Op
@@ -198,11 +197,6 @@ class Cache:
     def __init__(self, path: str) -> None:
         self.path = path
         self.conn = self._connect(path)
-        # The committed state of each file this connection last found fresh. While the
-        # file's stat still matches it (outside the racy window) nothing can have
-        # changed: needs_sync() then answers from it, without a query (a tenth of a
-        # debounced write).
-        self._fresh_states: dict[str, FileState] = {}
 
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
@@ -277,20 +271,16 @@ class Cache:
         The fast path of every read; anything short of an exact stat match outside the
         racy window is left to sync(), under the lock.
         """
+        # Asked every time, never remembered: another process may have rebuilt the
+        # cache under an unchanged file (another release, or the Rust crate, recreating
+        # the schema), and only the files table says so.
+        state = self.file_state(collection)
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            self._fresh_states.pop(collection, None)
-            state = self.file_state(collection)
             return state is not None, state
-        seen = self._fresh_states.get(collection)
-        if seen is not None and seen.matches(st) and not seen.is_racy():
-            return False, seen
-        state = self.file_state(collection)
         if state is None or not state.matches(st) or state.is_racy():
             return True, state
-        if not self.conn.in_transaction:  # not a state a rollback could still undo
-            self._fresh_states[collection] = state
         return False, state
 
     def freshness(self, collection: str, path: str) -> str:
@@ -605,34 +595,56 @@ class Cache:
         """(data, version, deleted) of each id that has one, tombstones and pending writes
         included: the table and the pending rows in one statement per _CHUNK ids."""
         table = _table(collection)
-        # A first import into an empty table would look 100,000 ids up for nothing.
-        big = len(ids) > _CHUNK
         try:
-            in_table = not big or self._any_row(table)
+            return self._currents(collection, ids, table)
         except sqlite3.OperationalError as exc:
             if not _no_such_table(exc):
                 raise
-            in_table = False
-        in_pending = not big or self.has_pending(collection)
-        out: dict[str, Current] = {}
-        if not in_table and not in_pending:
-            return out
-        unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
+        with self._snapshot():
             try:
-                rows = self._lookup(table if in_table else None, collection, in_pending, chunk)
+                return self._currents(collection, ids, table)
             except sqlite3.OperationalError as exc:
                 if not _no_such_table(exc):
                     raise
-                in_table = False
-                rows = self._lookup(None, collection, in_pending, chunk)
-            for rid, data, version, deleted, pending in rows:
+            return self._currents(collection, ids, None)
+
+    def _currents(
+        self, collection: str, ids: Sequence[str], table: str | None
+    ) -> dict[str, Current]:
+        # A first import into an empty table would look 100,000 ids up for nothing.
+        big = len(ids) > _CHUNK
+        if table is not None and big and not self._any_row(table):
+            table = None
+        pending = not big or self.has_pending(collection)
+        out: dict[str, Current] = {}
+        if table is None and not pending:
+            return out
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _CHUNK):
+            rows = self._lookup(table, collection, pending, unique[start : start + _CHUNK])
+            for rid, data, version, deleted, is_pending in rows:
                 have = out.get(rid)
                 # A pending write ties with a version of the file as the later line: it wins.
-                if have is None or version > have[1] or (pending and version == have[1]):
+                if have is None or version > have[1] or (is_pending and version == have[1]):
                     out[rid] = (data, version, bool(deleted))
         return out
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the database (outside a transaction, each
+        statement sees its own). For a collection without a table: an export committing
+        between "no such table" and a look at the pending rows creates the table and
+        empties them, and the look would find neither."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            # The snapshot begins with the first read, the schema included.
+            self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def _any_row(self, table: str) -> bool:
         return self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
@@ -660,20 +672,52 @@ class Cache:
 
     def _live(
         self, collection: str, build: Callable[[str, str], str], params: Sequence[Any] = ()
-    ) -> sqlite3.Cursor | None:
-        """Run ``build(source, order)`` with ``params``: a SELECT from ``source``, the
-        collection's current versions (columns id, data, updated_at, deleted), where
-        ``order`` sorts them in the store's order (first appearance, pending writes of new
-        ids last, in the order they were made). None if the collection has neither a
-        table nor pending writes.
+    ) -> list[Any] | None:
+        """The rows of ``build(source, order)`` run with ``params``: a SELECT from
+        ``source``, the collection's current versions (columns id, data, updated_at,
+        deleted), where ``order`` sorts them in the store's order (first appearance,
+        pending writes of new ids last, in the order they were made). None if the
+        collection has neither a table nor pending writes.
 
         With nothing pending (always, outside debounced mode) the source is the table
         itself, and its indexes serve the query as they are.
         """
+        try:
+            return self._live_rows(collection, build, params, with_table=True)
+        except sqlite3.OperationalError as exc:
+            if not _no_such_table(exc):
+                raise
+        with self._snapshot():
+            try:
+                return self._live_rows(collection, build, params, with_table=True)
+            except sqlite3.OperationalError as exc:
+                if not _no_such_table(exc):
+                    raise
+            # Pending writes of a collection whose table is not there (its file is new,
+            # or a checkout removed it).
+            return self._live_rows(collection, build, params, with_table=False)
+
+    def _live_rows(
+        self,
+        collection: str,
+        build: Callable[[str, str], str],
+        params: Sequence[Any],
+        *,
+        with_table: bool,
+    ) -> list[Any] | None:
         table = _table(collection)
         pending = self.has_pending(collection)
         first: tuple[str, ...] = ()
-        if not pending:
+        if not with_table:
+            if not pending:
+                return None
+            source, order, first = (
+                "(SELECT NULL AS pos, seq, id, data, updated_at, deleted FROM pending"
+                " WHERE collection = ?)",
+                "seq",
+                (collection,),
+            )
+        elif not pending:
             source, order = table, "rowid"
         else:
             # The table's rows that no pending write supersedes, then the pending writes
@@ -690,20 +734,7 @@ class Cache:
                 " WHERE t.id = p.id AND t.updated_at > p.updated_at))"
             )
             order, first = "pos IS NULL, pos, seq", (collection, collection)
-        try:
-            return self.conn.execute(build(source, order), (*first, *params))
-        except sqlite3.OperationalError as exc:
-            if not _no_such_table(exc):
-                raise
-        if not pending:
-            return None
-        # Pending writes of a collection whose table is not there (its file is new, or
-        # a checkout removed it).
-        source = (
-            "(SELECT NULL AS pos, seq, id, data, updated_at, deleted FROM pending"
-            " WHERE collection = ?)"
-        )
-        return self.conn.execute(build(source, "seq"), (collection, *params))
+        return self.conn.execute(build(source, order), (*first, *params)).fetchall()
 
     def query(
         self,
@@ -728,22 +759,22 @@ class Cache:
             if limit is not None or offset:
                 tail += " LIMIT ? OFFSET ?"
                 params.extend([-1 if limit is None else limit, offset])
-        cursor = self._live(
+        rows = self._live(
             collection,
             lambda source, order: (
                 f"SELECT {select} FROM {source} WHERE deleted = 0{where}" + tail.format(order=order)
             ),
             params,
         )
-        if cursor is None:
+        if rows is None:
             return 0 if count_only else []
         if count_only:
-            return int(cursor.fetchone()[0])
-        return [row[0] for row in cursor]
+            return int(rows[0][0])
+        return [row[0] for row in rows]
 
     def count_by(self, collection: str, field: str) -> dict[Any, int]:
         """Live records per value of a field (None: null or missing)."""
-        cursor = self._live(
+        rows = self._live(
             collection,
             lambda source, order: (
                 f"SELECT {_expr(field)}, json_type(data, '$.{field}'),"
@@ -751,22 +782,22 @@ class Cache:
             ),
         )
         out: dict[Any, int] = {}
-        for value, kind, n in cursor or ():
+        for value, kind, n in rows or ():
             key = {"true": True, "false": False}.get(kind, value)
             out[key] = out.get(key, 0) + n
         return out
 
     def counts(self, collection: str) -> tuple[int, int]:
         """(live, deleted) records, pending writes included."""
-        cursor = self._live(
+        rows = self._live(
             collection,
             lambda source, order: (
                 f"SELECT COALESCE(SUM(deleted = 0), 0), COALESCE(SUM(deleted), 0) FROM {source}"
             ),
         )
-        if cursor is None:
+        if rows is None:
             return 0, 0
-        live, deleted = cursor.fetchone()
+        live, deleted = rows[0]
         return int(live), int(deleted)
 
     def integrity_problems(self) -> list[str]:
@@ -916,45 +947,6 @@ def _like(value: object) -> str:
     text = str(value).lower() if isinstance(value, bool) else str(value)
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-class _CollectorPause:
-    """Pauses of the cycle collector, counted: it runs again when the last one ends, and
-    only if it ran when the first began (a rebuild inside a batch inside another thread's
-    batch must not turn it back on under the others, nor on for a caller who had it off).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-        self._was_enabled = False
-
-    def begin(self) -> None:
-        with self._lock:
-            if self._count == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._count += 1
-
-    def end(self) -> None:
-        with self._lock:
-            self._count -= 1
-            if self._count == 0 and self._was_enabled:
-                gc.enable()
-
-
-gc_pause = _CollectorPause()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while a rebuild holds ~10^5 acyclic objects alive: each
-    collection would walk all of them (measured: 260 ms of a 1.4 s rebuild)."""
-    gc_pause.begin()
-    try:
-        yield
-    finally:
-        gc_pause.end()
 
 
 def _prefix_kept(fd: int, state: FileState) -> bool:

@@ -23,7 +23,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import jsonl, maintenance
-from .cache import Cache, CacheCorrupt, SyncResult, gc_pause, gc_paused
+from .cache import Cache, CacheCorrupt, SyncResult
 from .errors import (
     ConflictMarkersError,
     StorePathError,
@@ -31,6 +31,7 @@ from .errors import (
     TaskstoreError,
     ValidationError,
 )
+from .gcpause import gc_pause, gc_paused
 from .ids import new_id
 from .locking import Lock, file_lock
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path

@@ -806,8 +806,8 @@ def test_our_own_appends_leave_the_file_outside_its_racy_window(
 def test_a_file_found_fresh_is_read_again_once_anyone_changes_it(
     store: Store, tasks: Collection
 ) -> None:
-    # A read remembers the state of a file it found fresh and, while the file's stat
-    # matches it, answers without asking the cache: any change must still show.
+    # Once a file has been found fresh, every later change must still show: in place,
+    # appended by another tool, written by another connection, deleted.
     tasks.put({"id": "a", "status": "open"})
     assert tasks.get("a")["status"] == "open"  # type: ignore[index]
     path = store.file_path("tasks")
@@ -822,6 +822,26 @@ def test_a_file_found_fresh_is_read_again_once_anyone_changes_it(
     assert ids(tasks.list()) == ["a", "b", "c"]
     os.unlink(path)
     assert tasks.get("a") is None and tasks.list() == []
+
+
+def test_a_cache_recreated_by_another_release_is_rebuilt_under_an_unchanged_file(
+    store: Store, tasks: Collection
+) -> None:
+    # Another release (or the Rust crate) opening the cache with another schema drops
+    # every table; the file did not change, and the store must still find it stale.
+    tasks.put({"id": "x", "title": "keep", "created_at": 5})
+    assert tasks.get("x") is not None and tasks.count() == 1
+    db = os.path.join(store.path, "taskstore.db")
+    run_python(
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('PRAGMA user_version = 4'); c.close();"
+        " from git_taskstore.cache import Cache; Cache(sys.argv[1]).close()",
+        db,
+    )
+    assert tasks.count() == 1 and tasks.get("x")["title"] == "keep"  # type: ignore[index]
+    with pytest.raises(AlreadyExistsError):
+        tasks.create({"id": "x"})
+    assert tasks.update({"id": "x", "title": "new"})["created_at"] == 5
 
 
 def test_a_new_file_is_a_new_collection(store: Store) -> None:

@@ -44,7 +44,7 @@ from git_taskstore import (
     TaskstoreError,
     ValidationError,
 )
-from git_taskstore.cache import gc_pause
+from git_taskstore.gcpause import gc_pause
 from git_taskstore.store import GC_PAUSE_MIN
 
 READ_TIMEOUT_S = 60.0
@@ -790,6 +790,42 @@ def test_export_data_holds_a_collection_whose_only_writes_are_pending(tmp_path: 
         exported = store.export_data()
         assert sorted(exported) == ["notes", "tasks"]
         assert [r["id"] for r in exported["notes"]] == ["n"]
+
+
+@pytest.mark.parametrize("read", ["list", "get"])
+def test_a_read_during_an_export_of_a_new_collection_sees_its_pending_writes(
+    tmp_path: Path, read: str
+) -> None:
+    # The collection has no table yet: a read finds "no such table", then looks at the
+    # pending rows. An export committing in between creates the table and empties the
+    # pending rows; the read must see one state or the other, never neither.
+    writer = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
+    writer.collection("notes").put_many([{"id": "n1"}, {"id": "n2"}])
+    reader = Store.open_dir(tmp_path)
+    notes = reader.collection("notes")
+    exported = []
+
+    def export_now(sql: str) -> None:  # runs just before each statement of the reader
+        # The read of the pending rows alone: not the overlay (UNION), not has_pending.
+        reads_pending_alone = "FROM pending" in sql and "UNION" not in sql
+        if not exported and reads_pending_alone and "LIMIT 1" not in sql:
+            exported.append(writer.flush())
+
+    reader._cache.conn.set_trace_callback(export_now)
+    if read == "list":
+        assert [r["id"] for r in notes.list()] == ["n1", "n2"]
+    else:
+        assert notes.get("n1") == {"id": "n1", **stamps(notes.get("n1"))}
+    reader._cache.conn.set_trace_callback(None)
+    assert exported == [2]  # the export did land in the middle of the read
+    assert [r["id"] for r in notes.list()] == ["n1", "n2"]
+    reader.close()
+    writer.close()
+
+
+def stamps(record: dict[str, Any] | None) -> dict[str, Any]:
+    assert record is not None
+    return {"created_at": record["created_at"], "updated_at": record["updated_at"]}
 
 
 def test_close_exports_pending_writes(tmp_path: Path) -> None:
