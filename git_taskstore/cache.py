@@ -79,15 +79,20 @@ class FileState:
     conflict_line: int | None
 
     def matches(self, st: os.stat_result) -> bool:
-        return (
-            st.st_ino == self.inode
-            and st.st_size == self.size == self.offset
-            and st.st_mtime_ns == self.mtime_ns
-        )
+        return _stat_matches(st, self.inode, self.size, self.mtime_ns, self.offset)
 
     def is_racy(self) -> bool:
         """Read so soon after its last change that a same-size rewrite could hide."""
-        return self.synced_ns - self.mtime_ns < racy_window_ns(self.mtime_ns)
+        return _racy(self.synced_ns, self.mtime_ns)
+
+
+def _stat_matches(st: os.stat_result, inode: int, size: int, mtime_ns: int, offset: int) -> bool:
+    """The file is as it was when read to ``offset``, by its stat."""
+    return st.st_ino == inode and st.st_size == size == offset and st.st_mtime_ns == mtime_ns
+
+
+def _racy(synced_ns: int, mtime_ns: int) -> bool:
+    return synced_ns - mtime_ns < racy_window_ns(mtime_ns)
 
 
 EMPTY_STATE = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None)
@@ -616,18 +621,15 @@ class Cache:
         if table is not None and big and not self._any_row(table):
             table = None
         pending = not big or self.has_pending(collection)
-        out: dict[str, Current] = {}
         if table is None and not pending:
-            return out
+            return {}
         unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), _CHUNK):
-            rows = self._lookup(table, collection, pending, unique[start : start + _CHUNK])
-            for rid, data, version, deleted, is_pending in rows:
-                have = out.get(rid)
-                # A pending write ties with a version of the file as the later line: it wins.
-                if have is None or version > have[1] or (is_pending and version == have[1]):
-                    out[rid] = (data, version, bool(deleted))
-        return out
+        return _newest(
+            chain.from_iterable(
+                self._lookup(table, collection, pending, unique[start : start + _CHUNK])
+                for start in range(0, len(unique), _CHUNK)
+            )
+        )
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
@@ -645,6 +647,46 @@ class Cache:
             yield
         finally:
             self.conn.execute("COMMIT")
+
+    def currents_if_fresh(
+        self, collection: str, path: str, ids: Sequence[str]
+    ) -> dict[str, Current] | None:
+        """currents() of a few ids, if the cache reflects the file as it is now; None if
+        it may not (the caller syncs, and asks currents()). The file's state comes in the
+        same statement as the ids: a debounced write makes one statement fewer (each is
+        ~7 us here, a tenth of the write)."""
+        if len(ids) > _CHUNK:
+            return None
+        unique = list(dict.fromkeys(ids))
+        marks = ", ".join("?" * len(unique))
+        try:
+            rows = self.conn.execute(
+                f"SELECT id, data, updated_at, deleted, 0, NULL, NULL FROM {_table(collection)}"
+                f" WHERE id IN ({marks}) UNION ALL SELECT id, data, updated_at, deleted, 1,"
+                f" NULL, NULL FROM pending WHERE collection = ? AND id IN ({marks})"
+                " UNION ALL SELECT inode, size, mtime_ns, offset, 2, synced_ns, conflict_line"
+                " FROM files WHERE collection = ?",
+                (*unique, collection, *unique, collection),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _no_such_table(exc):
+                raise
+            return None  # no table yet: the long way
+        states = [row for row in rows if row[4] == 2]
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if not states:
+            return None
+        inode, size, mtime_ns, offset, _, synced_ns, conflict_line = states[0]
+        if (
+            conflict_line is not None
+            or not _stat_matches(st, inode, size, mtime_ns, offset)
+            or _racy(synced_ns, mtime_ns)
+        ):
+            return None
+        return _newest(row[:5] for row in rows if row[4] != 2)
 
     def _any_row(self, table: str) -> bool:
         return self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
@@ -1007,6 +1049,18 @@ def _same_content(state: FileState, path: str) -> bool:
     except FileNotFoundError:
         return False
     return (size, crc, adler) == (state.offset, state.crc, state.adler)
+
+
+def _newest(rows: Iterable[tuple[Any, ...]]) -> dict[str, Current]:
+    """Each id's newest version among (id, data, version, deleted, pending) rows of the
+    table and the pending writes."""
+    out: dict[str, Current] = {}
+    for rid, data, version, deleted, pending in rows:
+        have = out.get(rid)
+        # A pending write ties with a version of the file as the later line: it wins.
+        if have is None or version > have[1] or (pending and version == have[1]):
+            out[rid] = (data, version, bool(deleted))
+    return out
 
 
 def _no_such_table(exc: sqlite3.OperationalError) -> bool:

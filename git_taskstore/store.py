@@ -61,6 +61,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _NotFresh(Exception):
+    """The cache may not reflect a collection's file: sync it first."""
+
+
 @dataclass(slots=True)
 class _Batch:
     """A thread's open ``batch()``: the requests it holds and the time it began."""
@@ -622,14 +626,38 @@ class Store:
     def _write_pending(self, requests: builtins.list[Request]) -> None:
         """Debounced: durable in the cache, current at once, exported to JSONL later."""
         groups = by_collection(requests)
-        for collection in groups:
-            self._fresh(collection)
-        with self._cache.transaction():
-            for collection, group in groups.items():
-                rows = plan(group, self._currents_of(collection))
-                self._cache.record_pending(collection, rows)
+        try:
+            # Planned on what the cache holds, checked in the same statement to reflect
+            # the file; if it may not, nothing is kept: sync, and plan again.
+            self._record_pending(groups, self._currents_if_fresh)
+        except _NotFresh:
+            for collection in groups:
+                self._fresh(collection)
+            self._record_pending(groups, self._currents_of)
         for request in requests:
             request.stamp_typed()
+
+    def _record_pending(
+        self,
+        groups: dict[str, builtins.list[Request]],
+        currents_of: Callable[[str], Callable[[builtins.list[str]], dict[str, Current]]],
+    ) -> None:
+        with self._cache.transaction():
+            for collection, group in groups.items():
+                self._cache.record_pending(collection, plan(group, currents_of(collection)))
+
+    def _currents_if_fresh(
+        self, collection: str
+    ) -> Callable[[builtins.list[str]], dict[str, Current]]:
+        path = self.file_path(collection)
+
+        def currents_of(ids: builtins.list[str]) -> dict[str, Current]:
+            found = self._cache.currents_if_fresh(collection, path, ids)
+            if found is None:
+                raise _NotFresh
+            return found
+
+        return currents_of
 
     def _currents_of(self, collection: str) -> Callable[[builtins.list[str]], dict[str, Current]]:
         return lambda ids: self._cache.currents(collection, ids)

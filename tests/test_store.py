@@ -824,12 +824,16 @@ def test_a_file_found_fresh_is_read_again_once_anyone_changes_it(
     assert tasks.get("a") is None and tasks.list() == []
 
 
+@pytest.mark.parametrize("debounce_ms", [0, 600_000], ids=["default", "debounced"])
 def test_a_cache_recreated_by_another_release_is_rebuilt_under_an_unchanged_file(
-    store: Store, tasks: Collection
+    tmp_path: Path, debounce_ms: int
 ) -> None:
     # Another release (or the Rust crate) opening the cache with another schema drops
     # every table; the file did not change, and the store must still find it stale.
+    store = Store.open(tmp_path, debounce_ms=debounce_ms)
+    tasks = store.collection("tasks")
     tasks.put({"id": "x", "title": "keep", "created_at": 5})
+    store.flush()
     assert tasks.get("x") is not None and tasks.count() == 1
     db = os.path.join(store.path, "taskstore.db")
     run_python(
@@ -842,6 +846,7 @@ def test_a_cache_recreated_by_another_release_is_rebuilt_under_an_unchanged_file
     with pytest.raises(AlreadyExistsError):
         tasks.create({"id": "x"})
     assert tasks.update({"id": "x", "title": "new"})["created_at"] == 5
+    store.close()
 
 
 def test_a_new_file_is_a_new_collection(store: Store) -> None:

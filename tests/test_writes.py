@@ -36,6 +36,7 @@ from testing import cli, commit_all, git, init_repo
 
 from git_taskstore import (
     AlreadyExistsError,
+    ConflictMarkersError,
     Filter,
     NotFoundError,
     Op,
@@ -826,6 +827,40 @@ def test_a_read_during_an_export_of_a_new_collection_sees_its_pending_writes(
 def stamps(record: dict[str, Any] | None) -> dict[str, Any]:
     assert record is not None
     return {"created_at": record["created_at"], "updated_at": record["updated_at"]}
+
+
+def test_a_debounced_write_plans_on_what_the_file_says_now(tmp_path: Path) -> None:
+    # The write plans on the cache and checks, in the same statement, that the cache
+    # reflects the file; here another tool has appended meanwhile, so it syncs first.
+    store = Store.open(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
+    tasks = store.collection("tasks")
+    tasks.put({"id": "x", "v": 1, "created_at": 5})
+    store.flush()
+    assert tasks.get("x")["v"] == 1  # type: ignore[index]
+    later = tasks.get("x")["updated_at"] + 60_000  # type: ignore[index]
+    append_line(
+        store.file_path("tasks"),
+        {"id": "x", "v": 2, "extra": "appended", "created_at": 5, "updated_at": later},
+    )
+    patched = tasks.put({"id": "x", "v": 3}, merge=True)
+    assert patched == {
+        "id": "x",
+        "v": 3,
+        "extra": "appended",
+        "created_at": 5,
+        "updated_at": later + 1,
+    }
+    with open(store.file_path("tasks"), "ab") as handle:
+        handle.write(b"<<<<<<< HEAD\n")
+    with pytest.raises(ConflictMarkersError):
+        tasks.put({"id": "y"})
+    assert store.pending() == {"tasks": 1}  # the patch only
+    store.close()
+
+
+def append_line(path: str, record: dict[str, Any]) -> None:
+    with open(path, "ab") as handle:
+        handle.write(json.dumps(record).encode() + b"\n")
 
 
 def test_close_exports_pending_writes(tmp_path: Path) -> None:
