@@ -541,6 +541,10 @@ class Cache:
 
     # --- tables and indexes -------------------------------------------------------------
 
+    def ensure_table(self, collection: str) -> None:
+        """Create the collection's table (and declared indexes) if it is not there."""
+        self._ensure_table(collection)
+
     def _ensure_table(self, collection: str, *, with_indexes: bool = True) -> None:
         self.conn.execute(
             f"CREATE TABLE IF NOT EXISTS {_table(collection)} ("
@@ -676,9 +680,10 @@ class Cache:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return None
-        if not states:
-            return None
+            st = None
+        if not states or st is None:
+            # No file and nothing read of one: a collection so far only written debounced.
+            return _newest(row[:5] for row in rows) if not states and st is None else None
         inode, size, mtime_ns, offset, _, synced_ns, conflict_line = states[0]
         if (
             conflict_line is not None

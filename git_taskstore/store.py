@@ -627,37 +627,38 @@ class Store:
         """Debounced: durable in the cache, current at once, exported to JSONL later."""
         groups = by_collection(requests)
         try:
-            # Planned on what the cache holds, checked in the same statement to reflect
-            # the file; if it may not, nothing is kept: sync, and plan again.
-            self._record_pending(groups, self._currents_if_fresh)
+            # Looked up with, in the same statement, the check that the cache reflects
+            # the file; if it may not, nothing is planned yet: sync, and look again.
+            self._record_pending(groups, synced=False)
         except _NotFresh:
             for collection in groups:
                 self._fresh(collection)
-            self._record_pending(groups, self._currents_of)
+            self._record_pending(groups, synced=True)
         for request in requests:
             request.stamp_typed()
 
-    def _record_pending(
-        self,
-        groups: dict[str, builtins.list[Request]],
-        currents_of: Callable[[str], Callable[[builtins.list[str]], dict[str, Current]]],
-    ) -> None:
+    def _record_pending(self, groups: dict[str, builtins.list[Request]], *, synced: bool) -> None:
         with self._cache.transaction():
+            # Every collection looked up before any is planned: planning completes the
+            # records in place, and a retry must not start from records planned on a
+            # cache it then found stale.
+            found: dict[str, dict[str, Current]] = {}
             for collection, group in groups.items():
-                self._cache.record_pending(collection, plan(group, currents_of(collection)))
-
-    def _currents_if_fresh(
-        self, collection: str
-    ) -> Callable[[builtins.list[str]], dict[str, Current]]:
-        path = self.file_path(collection)
-
-        def currents_of(ids: builtins.list[str]) -> dict[str, Current]:
-            found = self._cache.currents_if_fresh(collection, path, ids)
-            if found is None:
-                raise _NotFresh
-            return found
-
-        return currents_of
+                ids = [record["id"] for request in group for record in request.records]
+                if synced:
+                    # A new collection gets its (empty) table, so that its next writes
+                    # take the one-statement way.
+                    self._cache.ensure_table(collection)
+                    found[collection] = self._cache.currents(collection, ids)
+                else:
+                    path = self.file_path(collection)
+                    currents = self._cache.currents_if_fresh(collection, path, ids)
+                    if currents is None:
+                        raise _NotFresh
+                    found[collection] = currents
+            for collection, group in groups.items():
+                rows = plan(group, _looked_up(found[collection]))
+                self._cache.record_pending(collection, rows)
 
     def _currents_of(self, collection: str) -> Callable[[builtins.list[str]], dict[str, Current]]:
         return lambda ids: self._cache.currents(collection, ids)
@@ -920,6 +921,11 @@ def _debounce_from_env() -> int | None:
         raise ValidationError(
             f"TASKSTORE_DEBOUNCE_MS must be a number of milliseconds, got {value!r}"
         ) from None
+
+
+def _looked_up(currents: dict[str, Current]) -> Callable[[builtins.list[str]], dict[str, Current]]:
+    """currents_of for plan(), when the ids it will ask for were looked up already."""
+    return lambda ids: currents
 
 
 # Stores in debounced mode still open: their pending writes are exported at exit.

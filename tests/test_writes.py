@@ -797,11 +797,13 @@ def test_export_data_holds_a_collection_whose_only_writes_are_pending(tmp_path: 
 def test_a_read_during_an_export_of_a_new_collection_sees_its_pending_writes(
     tmp_path: Path, read: str
 ) -> None:
-    # The collection has no table yet: a read finds "no such table", then looks at the
-    # pending rows. An export committing in between creates the table and empties the
-    # pending rows; the read must see one state or the other, never neither.
+    # The collection has pending writes and no table (as after a checkout removed its
+    # file): a read finds "no such table", then looks at the pending rows. An export
+    # committing in between creates the table and empties the pending rows; the read
+    # must see one state or the other, never neither.
     writer = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
     writer.collection("notes").put_many([{"id": "n1"}, {"id": "n2"}])
+    writer._cache.drop("notes")  # what a sync does when the file is gone
     reader = Store.open_dir(tmp_path)
     notes = reader.collection("notes")
     exported = []
@@ -856,6 +858,58 @@ def test_a_debounced_write_plans_on_what_the_file_says_now(tmp_path: Path) -> No
         tasks.put({"id": "y"})
     assert store.pending() == {"tasks": 1}  # the patch only
     store.close()
+
+
+def test_a_debounced_batch_looked_up_again_after_a_sync_plans_from_what_it_was_given(
+    tmp_path: Path,
+) -> None:
+    # tasks passes the freshness check, notes (new: no table) does not: the write syncs
+    # and looks up again. Another process writes tasks in between; the batch's patches
+    # must merge over that write, not over what a first planning made of the records.
+    store = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
+    tasks = store.collection("tasks")
+    tasks.put({"id": "x", "a": 1, "b": 1, "created_at": 5})
+    store.flush()
+    other = (
+        "import sys; from git_taskstore import Store; o = Store.open_dir(sys.argv[1]);"
+        " t = o.collection('tasks'); t.put({'id': 'x', 'b': 2}, merge=True);"
+        " t.create({'id': 'y', 'b': 2, 'created_at': 7}); o.close()"
+    )
+    seen = {"rollback": False, "other": False}
+
+    def between(sql: str) -> None:  # at the first statement after the first attempt
+        if seen["rollback"] and not seen["other"]:
+            seen["other"] = True
+            subprocess.run([sys.executable, "-c", other, str(tmp_path)], check=True, timeout=60)
+        seen["rollback"] = seen["rollback"] or sql.strip().upper() == "ROLLBACK"
+
+    store._cache.conn.set_trace_callback(between)
+    with store.batch():
+        tasks.put({"id": "x", "a": 2}, merge=True)
+        tasks.put({"id": "y", "a": 2}, merge=True)
+        store.collection("notes").put({"id": "n"})
+    store._cache.conn.set_trace_callback(None)
+    assert seen["other"]
+    fields = ("a", "b", "created_at")
+    assert {k: tasks.get("x")[k] for k in fields} == {"a": 2, "b": 2, "created_at": 5}  # type: ignore[index]
+    assert {k: tasks.get("y")[k] for k in fields} == {"a": 2, "b": 2, "created_at": 7}  # type: ignore[index]
+    store.close()
+
+
+def test_a_new_collections_debounced_writes_take_one_lookup_after_the_first(
+    tmp_path: Path,
+) -> None:
+    store = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
+    notes = store.collection("notes")
+    notes.put({"id": "n1"})  # no table, no file: looked up the long way, table made
+    statements: list[str] = []
+    store._cache.conn.set_trace_callback(statements.append)
+    notes.put({"id": "n2"})
+    store._cache.conn.set_trace_callback(None)
+    assert "ROLLBACK" not in statements and len(statements) == 4, statements
+    assert [r["id"] for r in notes.list()] == ["n1", "n2"] and store.pending() == {"notes": 2}
+    store.close()
+    assert [r["id"] for r in file_records(Path(store.file_path("notes")))] == ["n1", "n2"]
 
 
 def append_line(path: str, record: dict[str, Any]) -> None:
