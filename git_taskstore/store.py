@@ -628,16 +628,18 @@ class Store:
         groups = by_collection(requests)
         try:
             # Looked up with, in the same statement, the check that the cache reflects
-            # the file; if it may not, nothing is planned yet: sync, and look again.
+            # the file; if it may not, nothing is planned yet: the long way, under the
+            # write lock, syncs and looks up in the transaction that records the write.
             self._record_pending(groups, synced=False)
         except _NotFresh:
-            for collection in groups:
-                self._fresh(collection)
-            self._record_pending(groups, synced=True)
+            with self.locked():
+                self._record_pending(groups, synced=True)
         for request in requests:
             request.stamp_typed()
 
     def _record_pending(self, groups: dict[str, builtins.list[Request]], *, synced: bool) -> None:
+        """Look up, plan and record a debounced write in one transaction; with ``synced``
+        (the caller holds the write lock), each file is synced in it first."""
         with self._cache.transaction():
             # Every collection looked up before any is planned: planning completes the
             # records in place, and a retry must not start from records planned on a
@@ -646,6 +648,7 @@ class Store:
             for collection, group in groups.items():
                 ids = [record["id"] for request in group for record in request.records]
                 if synced:
+                    self._fresh_locked(collection)
                     # A new collection gets its (empty) table, so that its next writes
                     # take the one-statement way.
                     self._cache.ensure_table(collection)

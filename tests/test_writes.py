@@ -782,7 +782,7 @@ def test_reads_over_pending_writes_are_the_reads_after_the_export(
     store.close()
 
 
-def test_export_data_holds_a_collection_whose_only_writes_are_pending(tmp_path: Path) -> None:
+def test_export_and_status_show_a_collection_whose_only_writes_are_pending(tmp_path: Path) -> None:
     with Store.open(tmp_path, debounce_ms=LONG_DEBOUNCE_MS) as store:
         store.collection("tasks").put({"id": "t"})
         store.flush()
@@ -791,6 +791,8 @@ def test_export_data_holds_a_collection_whose_only_writes_are_pending(tmp_path: 
         exported = store.export_data()
         assert sorted(exported) == ["notes", "tasks"]
         assert [r["id"] for r in exported["notes"]] == ["n"]
+        shown = [(s.name, s.records, s.freshness) for s in store.status()]
+        assert shown == [("notes", 1, "pending"), ("tasks", 1, "fresh")]
 
 
 @pytest.mark.parametrize("read", ["list", "get"])
@@ -864,16 +866,18 @@ def test_a_debounced_batch_looked_up_again_after_a_sync_plans_from_what_it_was_g
     tmp_path: Path,
 ) -> None:
     # tasks passes the freshness check, notes (new: no table) does not: the write syncs
-    # and looks up again. Another process writes tasks in between; the batch's patches
-    # must merge over that write, not over what a first planning made of the records.
+    # and looks up again. Another debounced writer writes tasks in between (and dies, its
+    # writes pending); the batch's patches must merge over those writes, not over what a
+    # first planning made of the records.
     store = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
     tasks = store.collection("tasks")
     tasks.put({"id": "x", "a": 1, "b": 1, "created_at": 5})
     store.flush()
     other = (
-        "import sys; from git_taskstore import Store; o = Store.open_dir(sys.argv[1]);"
-        " t = o.collection('tasks'); t.put({'id': 'x', 'b': 2}, merge=True);"
-        " t.create({'id': 'y', 'b': 2, 'created_at': 7}); o.close()"
+        "import os, sys; from git_taskstore import Store;"
+        " o = Store.open_dir(sys.argv[1], debounce_ms=600000); t = o.collection('tasks');"
+        " t.put({'id': 'x', 'b': 2}, merge=True); t.create({'id': 'y', 'b': 2, 'created_at': 7});"
+        " os._exit(0)"
     )
     seen = {"rollback": False, "other": False}
 
