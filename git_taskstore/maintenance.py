@@ -37,7 +37,7 @@ class CollectionStatus:
     name: str
     records: int
     deleted: int
-    freshness: str  # fresh, stale, new, deleted, conflict
+    freshness: str  # fresh, stale, new, deleted, conflict; pending: debounced writes, no file yet
     bad_lines: int
     file_bytes: int
     lines: int
@@ -184,10 +184,15 @@ def status(store: Store) -> list[CollectionStatus]:
 
     def run() -> list[CollectionStatus]:
         out = []
-        names = sorted(set(store.collections()) | set(store._cache.cached_collections()))
+        pending = store._cache.pending_counts()
+        names = sorted(
+            set(store.collections()) | set(store._cache.cached_collections()) | set(pending)
+        )
         for name in names:
             path = store.file_path(name)
             freshness = store._cache.freshness(name, path)
+            if freshness == "absent" and name in pending:
+                freshness = "pending"
             live, deleted = store._cache.counts(name)
             state = store._cache.file_state(name)
             size = os.path.getsize(path) if os.path.exists(path) else 0
