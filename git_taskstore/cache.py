@@ -210,10 +210,10 @@ class Cache:
             conn.execute("PRAGMA busy_timeout = 30000")
             # Records are a few hundred bytes: 16 KiB pages make rebuilds and batches
             # faster than 4 KiB ones (measured: 1.30x the floor against 1.70x, and 1.31x
-            # against 1.62x; 8 KiB sat between). Every commit writes whole pages, so a
-            # single debounced write pays for it (0.13 ms against 0.09 ms with 4 KiB), and
-            # the pending table has no rowid so it touches one b-tree fewer. Only takes
-            # effect on a new file, before WAL mode.
+            # against 1.62x; 8 KiB sat between). Every commit writes whole pages to the
+            # WAL, which is why a debounced write touches a single b-tree: the pending
+            # table's, which has no rowid (record_pending). Only takes effect on a new
+            # file, before WAL mode.
             conn.execute("PRAGMA page_size = 16384")
             conn.execute("PRAGMA journal_mode = WAL")
             # The cache is derived from fsynced JSONL: losing its last transaction to a
