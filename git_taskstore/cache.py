@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import chain, islice
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from . import jsonl
 from .gcpause import gc_paused
@@ -44,6 +44,8 @@ TAIL_BYTES = 256
 READ_BLOCK = 8 << 20
 # At most this many bad lines are named one by one in the log per sync.
 MAX_LOGGED_BAD_LINES = 5
+T = TypeVar("T")
+
 # Rows per INSERT statement: 4 parameters each, well under the 32,766 SQLite allows.
 _ROWS_PER_INSERT = 1000
 _MANY_ROWS = ",".join(["(?,?,?,?)"] * _ROWS_PER_INSERT)
@@ -604,18 +606,27 @@ class Cache:
         """(data, version, deleted) of each id that has one, tombstones and pending writes
         included: the table and the pending rows in one statement per _CHUNK ids."""
         table = _table(collection)
+        return self._with_or_without_table(
+            lambda with_table: self._currents(collection, ids, table if with_table else None)
+        )
+
+    def _with_or_without_table(self, read: Callable[[bool], T]) -> T:
+        """``read(with_table=True)``; if the collection has no table, ``read`` again in one
+        snapshot: with the table if it appeared meanwhile, else without it (pending writes
+        only). An export committing between "no such table" and a look at the pending rows
+        creates the table and empties them: two separate looks would find neither."""
         try:
-            return self._currents(collection, ids, table)
+            return read(True)
         except sqlite3.OperationalError as exc:
             if not _no_such_table(exc):
                 raise
         with self._snapshot():
             try:
-                return self._currents(collection, ids, table)
+                return read(True)
             except sqlite3.OperationalError as exc:
                 if not _no_such_table(exc):
                     raise
-            return self._currents(collection, ids, None)
+            return read(False)
 
     def _currents(
         self, collection: str, ids: Sequence[str], table: str | None
@@ -638,9 +649,7 @@ class Cache:
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
         """Reads that see one state of the database (outside a transaction, each
-        statement sees its own). For a collection without a table: an export committing
-        between "no such table" and a look at the pending rows creates the table and
-        empties them, and the look would find neither."""
+        statement sees its own)."""
         if self.conn.in_transaction:
             yield
             return
@@ -681,9 +690,11 @@ class Cache:
             st = os.stat(path)
         except FileNotFoundError:
             st = None
-        if not states or st is None:
+        if not states and st is None:
             # No file and nothing read of one: a collection so far only written debounced.
-            return _newest(row[:5] for row in rows) if not states and st is None else None
+            return _newest(rows)
+        if not states or st is None:
+            return None
         inode, size, mtime_ns, offset, _, synced_ns, conflict_line = states[0]
         if (
             conflict_line is not None
@@ -691,7 +702,7 @@ class Cache:
             or _racy(synced_ns, mtime_ns)
         ):
             return None
-        return _newest(row[:5] for row in rows if row[4] != 2)
+        return _newest(row for row in rows if row[4] != 2)
 
     def _any_row(self, table: str) -> bool:
         return self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
@@ -729,20 +740,9 @@ class Cache:
         With nothing pending (always, outside debounced mode) the source is the table
         itself, and its indexes serve the query as they are.
         """
-        try:
-            return self._live_rows(collection, build, params, with_table=True)
-        except sqlite3.OperationalError as exc:
-            if not _no_such_table(exc):
-                raise
-        with self._snapshot():
-            try:
-                return self._live_rows(collection, build, params, with_table=True)
-            except sqlite3.OperationalError as exc:
-                if not _no_such_table(exc):
-                    raise
-            # Pending writes of a collection whose table is not there (its file is new,
-            # or a checkout removed it).
-            return self._live_rows(collection, build, params, with_table=False)
+        return self._with_or_without_table(
+            lambda with_table: self._live_rows(collection, build, params, with_table=with_table)
+        )
 
     def _live_rows(
         self,
@@ -756,6 +756,8 @@ class Cache:
         pending = self.has_pending(collection)
         first: tuple[str, ...] = ()
         if not with_table:
+            # Pending writes of a collection whose table is not there (its file is new,
+            # or a checkout removed it).
             if not pending:
                 return None
             source, order, first = (
@@ -1057,10 +1059,10 @@ def _same_content(state: FileState, path: str) -> bool:
 
 
 def _newest(rows: Iterable[tuple[Any, ...]]) -> dict[str, Current]:
-    """Each id's newest version among (id, data, version, deleted, pending) rows of the
-    table and the pending writes."""
+    """Each id's newest version among (id, data, version, deleted, pending, ...) rows of
+    the table and the pending writes."""
     out: dict[str, Current] = {}
-    for rid, data, version, deleted, pending in rows:
+    for rid, data, version, deleted, pending, *_ in rows:
         have = out.get(rid)
         # A pending write ties with a version of the file as the later line: it wins.
         if have is None or version > have[1] or (pending and version == have[1]):

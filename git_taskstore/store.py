@@ -36,7 +36,7 @@ from .ids import new_id
 from .locking import Lock, file_lock
 from .paths import DB_NAME, LOCK_NAME, STORE_DIRNAME, UNTRACKED_NAMES, VERSION_NAME, display_path
 from .records import Filter, Record, dicts_of
-from .writes import Current, Flusher, Request, Row, by_collection, make_request, plan
+from .writes import Current, Flusher, Request, Row, by_collection, ids_of, make_request, plan
 
 if TYPE_CHECKING:
     from .maintenance import CollectionStatus, CompactResult, ImportResult, Problem
@@ -615,7 +615,10 @@ class Store:
             planned = []
             for collection, group in by_collection(requests).items():
                 self._fresh_locked(collection)
-                planned.append((collection, plan(group, self._currents_of(collection))))
+                ids = ids_of(group)
+                planned.append(
+                    (collection, plan(group, ids, self._cache.currents(collection, ids)))
+                )
             # Everything was decided (and anything refused raised) before the first byte.
             for collection, rows in planned:
                 if rows:
@@ -644,27 +647,23 @@ class Store:
             # Every collection looked up before any is planned: planning completes the
             # records in place, and a retry must not start from records planned on a
             # cache it then found stale.
-            found: dict[str, dict[str, Current]] = {}
+            found: dict[str, tuple[builtins.list[str], dict[str, Current]]] = {}
             for collection, group in groups.items():
-                ids = [record["id"] for request in group for record in request.records]
+                ids = ids_of(group)
                 if synced:
                     self._fresh_locked(collection)
                     # A new collection gets its (empty) table, so that its next writes
                     # take the one-statement way.
                     self._cache.ensure_table(collection)
-                    found[collection] = self._cache.currents(collection, ids)
+                    found[collection] = ids, self._cache.currents(collection, ids)
                 else:
                     path = self.file_path(collection)
                     currents = self._cache.currents_if_fresh(collection, path, ids)
                     if currents is None:
                         raise _NotFresh
-                    found[collection] = currents
+                    found[collection] = ids, currents
             for collection, group in groups.items():
-                rows = plan(group, _looked_up(found[collection]))
-                self._cache.record_pending(collection, rows)
-
-    def _currents_of(self, collection: str) -> Callable[[builtins.list[str]], dict[str, Current]]:
-        return lambda ids: self._cache.currents(collection, ids)
+                self._cache.record_pending(collection, plan(group, *found[collection]))
 
     def _fresh_locked(self, collection: str) -> None:
         # Inside the write lock and transaction: catch up, and refuse a conflicted file.
@@ -924,11 +923,6 @@ def _debounce_from_env() -> int | None:
         raise ValidationError(
             f"TASKSTORE_DEBOUNCE_MS must be a number of milliseconds, got {value!r}"
         ) from None
-
-
-def _looked_up(currents: dict[str, Current]) -> Callable[[builtins.list[str]], dict[str, Current]]:
-    """currents_of for plan(), when the ids it will ask for were looked up already."""
-    return lambda ids: currents
 
 
 # Stores in debounced mode still open: their pending writes are exported at exit.

@@ -151,18 +151,22 @@ Current = tuple[str, int, bool]
 Row = tuple[str, str, int, bool]
 
 
-def plan(
-    requests: list[Request], currents_of: Callable[[list[str]], dict[str, Current]]
-) -> list[Row]:
+def ids_of(requests: list[Request]) -> list[str]:
+    """The ids of the requests' records, in order: what plan() needs looked up."""
+    return [record["id"] for request in requests for record in request.records]
+
+
+def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) -> list[Row]:
     """The rows one collection's requests make current, in the order of their lines.
 
-    ``currents_of(ids)`` gives the current version of each id that has one, as the cache
-    holds it. An id written twice gives two rows, the later one at a version at least as
-    great, so an upsert keeps the later. Raises AlreadyExistsError / NotFoundError before
-    anything is decided to be written, so a refused operation leaves it all unwritten.
+    ``ids`` are ids_of(requests), and ``currents`` the current version of each of them
+    that has one, as the cache holds it (planning completes the records in place: they
+    are looked up first, so that a write that finds its lookup stale can look up again
+    before anything is planned). An id written twice gives two rows, the later one at a
+    version at least as great, so an upsert keeps the later. Raises AlreadyExistsError /
+    NotFoundError before anything is decided to be written, so a refused operation leaves
+    it all unwritten.
     """
-    ids = [record["id"] for request in requests for record in request.records]
-    currents = currents_of(ids)
     # Following each id's version through the plan is only needed for an id written
     # twice, and cost more than the rest of a 100,000-record plan.
     repeats = len(set(ids)) < len(ids)
