@@ -101,7 +101,7 @@ def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
         # opening the store exports pending writes already (exported_at_open): this
         # saw nothing pending, staged nothing, and the commit missed those writes.
         exported = dict(store.exported_at_open)
-        for name, count in store._flush_each().items():
+        for name, count in store.flush_each().items():
             exported[name] = exported.get(name, 0) + count
     if not exported:
         return

@@ -245,7 +245,7 @@ class Store:
 
     def _export_leftovers(self) -> None:
         try:
-            self.exported_at_open = self._flush_each(orphans_only=True)
+            self.exported_at_open = self.flush_each(orphans_only=True)
         except TaskstoreError as exc:
             log.warning("pending writes of an earlier process not exported yet: %s", exc)
         else:
@@ -730,10 +730,10 @@ class Store:
         A pending write that a newer version has superseded meanwhile (a pull, a merge,
         another writer) is dropped: the newer updated_at wins, as everywhere.
         """
-        return sum(self._flush_each().values())
+        return sum(self.flush_each().values())
 
-    def _flush_each(self, *, orphans_only: bool = False) -> dict[str, int]:
-        """flush(), returning how many writes went to each collection's file."""
+    def flush_each(self, *, orphans_only: bool = False) -> dict[str, int]:
+        """Export pending writes now; return how many went to each collection's file."""
 
         def run() -> dict[str, int]:
             exported: dict[str, int] = {}
