@@ -63,8 +63,9 @@ from common import fmt_mb as _fmt_mb
 from common import fmt_s as _fmt_s
 from common import fmt_x as _x
 
-from git_taskstore import Record, Store
+from git_taskstore import Record, Store, jsonl
 from git_taskstore import cache as cache_module
+from git_taskstore import engine as engine_module
 from git_taskstore import store as store_module
 
 COLLECTION = "tasks"
@@ -232,10 +233,10 @@ def timed_parts() -> Iterator[dict[str, float]]:
         patched.append((owner, name, original))
         setattr(owner, name, wrapper)
 
-    wrap(store_module.Store, "_request", "validate")
-    wrap(store_module, "plan", "plan")
-    wrap(store_module.jsonl, "append_lines", "append_fsync")
-    wrap(cache_module.Cache, "_upsert", "sqlite_upsert")
+    wrap(store_module.Store, "request", "validate")
+    wrap(engine_module, "plan", "plan")
+    wrap(jsonl, "append_lines", "append_fsync")
+    wrap(cache_module.Cache, "upsert", "sqlite_upsert")
     try:
         yield parts
     finally:

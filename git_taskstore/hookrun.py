@@ -114,9 +114,10 @@ def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
 def pre_push(store_dir: str) -> int:
     from . import git
     from .store import Store
+    from .taskmodel import CHECKS
 
     with Store.open_dir(store_dir, create=False) as store:
-        problems = store.check(quick=True)
+        problems = store.check(quick=True, checks=CHECKS)
     if not problems:
         return 0
     for problem in problems:

@@ -1,7 +1,8 @@
-"""The on-disk format: one JSON object per line, append-only, in ``<collection>.jsonl``.
+"""The JSONL format and its files: validate, serialise, parse, reduce, append, rewrite.
 
-This module is the only place that knows how a line is parsed, validated, serialised,
-appended and rewritten, and which line of an id is its current version.
+One JSON object per line, append-only, in ``<collection>.jsonl``. This module is the only
+place that knows how a line is parsed, validated and serialised, how lines are appended
+and files rewritten, and which line of an id is its current version.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from .errors import ValidationError
 from .gcpause import gc_pause
+
+if TYPE_CHECKING:
+    from .freshness import Digest
 
 MAX_ID_BYTES = 256
 COLLECTION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -46,10 +50,34 @@ def validate_field(name: str) -> str:
     return name
 
 
+def plain_id(value: object) -> bool:
+    """The common, valid id, told at the least cost: a string of 1-64 characters that is
+    not all blank (64 characters cannot exceed 256 bytes of UTF-8). Anything else takes
+    the long way (validate_id, parse_line), which says what is wrong, if anything."""
+    return type(value) is str and 0 < len(value) <= MAX_ID_BYTES // 4 and not value.isspace()
+
+
+def positive_int(value: object) -> bool:
+    """An integer above 0 that is not a bool: a valid timestamp of a record's own."""
+    return value.__class__ is int and value > 0
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: unlike ==, true is not 1 and 1.0 is not 1 (they differ on disk)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(same_json, a, b))
+    return bool(a == b)
+
+
 def validate_id(value: object) -> str:
-    # The common case first: at most 64 characters cannot exceed 256 bytes of UTF-8.
-    if type(value) is str and 0 < len(value) <= MAX_ID_BYTES // 4 and not value.isspace():
-        return value
+    if plain_id(value):
+        return value  # type: ignore[return-value]
     if not isinstance(value, str):
         raise ValidationError(f"record id must be a string, got {type(value).__name__}: {value!r}")
     if not value.strip():
@@ -62,7 +90,7 @@ def validate_id(value: object) -> str:
     return value
 
 
-def record_lines(records: Sequence[object], first: int = 1) -> list[str]:
+def lines_of(records: Sequence[object], first: int = 1) -> list[str]:
     """Check records that are about to be written; return their lines (without newline).
 
     Serialising is the check: orjson refuses keys that are not strings and values JSON
@@ -84,25 +112,24 @@ def record_lines(records: Sequence[object], first: int = 1) -> list[str]:
 
 
 def line_of(record: object) -> str:
-    """Check one record that is about to be written; return its line (see record_lines).
+    """Check one record that is about to be written; return its line (see lines_of).
 
     The common case inline (a 100,000-record batch): a dict with a short id that orjson
     takes. Anything else goes the long way, which says what is wrong.
     """
-    rid = record.get("id") if type(record) is dict else None
-    if rid.__class__ is str and 0 < len(rid) <= MAX_ID_BYTES // 4 and not rid.isspace():
+    if type(record) is dict and plain_id(record.get("id")):
         try:
             line: str = orjson.dumps(record).decode()
         except TypeError:
-            return record_line(record)
+            return _checked_line(record)
         if "null" in line:
-            _refuse_non_finite(record)  # type: ignore[arg-type]
+            _refuse_non_finite(record)
         return line
-    return record_line(record)
+    return _checked_line(record)
 
 
-def record_line(record: object) -> str:
-    """Check one record that is about to be written; return its line (see record_lines)."""
+def _checked_line(record: object) -> str:
+    """line_of() the long way: every check in turn, the first that fails says why."""
     if not isinstance(record, dict):
         raise ValidationError(f"a record must be a JSON object, got {_json_type(record)}")
     if "id" not in record:
@@ -202,9 +229,9 @@ def dumps(record: dict[str, Any]) -> bytes:
             ) from None
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON; raise ValueError with a short reason."""
-    return orjson.loads(data)
+# Parse one JSON value (a ValueError says why not): orjson's own, without a wrapper, as
+# every record a read returns goes through it.
+loads = orjson.loads
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,14 +315,14 @@ def reduce_lines(
             try:
                 record = loads(raw)
                 record_id = record["id"]
-                ok = type(record_id) is str and 0 < len(record_id) <= MAX_ID_BYTES
+                ok = plain_id(record_id) or (
+                    type(record_id) is str
+                    and record_id.strip() != ""
+                    and len(record_id.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
+                )
             except Exception:  # not JSON, not an object, no id: sorted out below
                 ok = False
-            if (
-                not ok
-                or record_id.isspace()
-                or (len(record_id) * 4 > MAX_ID_BYTES and len(record_id.encode()) > MAX_ID_BYTES)
-            ):
+            if not ok:
                 if raw.strip():
                     reason = parse_line(raw)
                     bad.append(BadLine(number, reason if isinstance(reason, str) else "bad id"))
@@ -322,16 +349,14 @@ def reduce_lines(
 # --- writing -------------------------------------------------------------------------
 
 
-def append_lines(
-    path: str, lines: list[str], on_block: Callable[[bytes, int], object] | None = None
-) -> tuple[int, int]:
+def append_lines(path: str, lines: list[str], digest: Digest | None = None) -> tuple[int, int]:
     """Append whole lines durably; return (offset where they start, bytes written).
 
     The file is opened for this write only, with O_APPEND: git checkout replaces files,
     and a handle kept open would write into the deleted inode. If the file does not end in
     a newline (a torn line left by a crash), a newline goes first so the fragment stays on
-    its own line instead of gluing onto this record. ``on_block(data, newlines)`` is shown
-    each block as it is written, to hash what was appended without holding all of it.
+    its own line instead of gluing onto this record. ``digest`` is fed each block as it is
+    written, to hash what was appended without holding all of it.
     """
     # O_RDWR rather than O_WRONLY so the last byte can be read with pread; O_APPEND still
     # puts every write at the end, whatever the offset.
@@ -348,8 +373,8 @@ def append_lines(
             while done < len(block):
                 done += os.write(fd, view[done:])
             written += done
-            if on_block is not None:
-                on_block(block, newlines)
+            if digest is not None:
+                digest.feed(block, newlines)
         os.fsync(fd)
         return start, written
     finally:

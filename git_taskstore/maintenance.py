@@ -1,6 +1,6 @@
 """Maintenance of a store: compaction, checks, status, backup and import.
 
-Functions of a :class:`Store`, kept apart so store.py stays the read/write core.
+Each works through the public API of the engine (or the store) it is given.
 """
 
 from __future__ import annotations
@@ -8,14 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl
+from . import jsonl, layout, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
 from .paths import UNTRACKED_NAMES, display_path
+from .writes import make_request
 
 if TYPE_CHECKING:
+    from .engine import Engine
     from .store import Store
 
 
@@ -58,24 +61,26 @@ class ImportResult:
     collections: dict[str, int] = field(default_factory=dict)
 
 
-def compact(store: Store, collection: str | None = None) -> list[CompactResult]:
+# A check of the records beyond the files' format (the task model's body files): given
+# the store and the collections it holds, the problems it finds.
+Check = Callable[["Store", Sequence[str]], list[Problem]]
+
+
+def compact(engine: Engine, collection: str | None = None) -> list[CompactResult]:
     """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
-    names = [jsonl.validate_collection(collection)] if collection else store.collections()
-    if collection and not os.path.exists(store.file_path(collection)):
-        raise NotFoundError(f"no collection {collection!r} in {display_path(store.path)}")
+    names = [jsonl.validate_collection(collection)] if collection else engine.collections()
+    if collection and not os.path.exists(engine.file_path(collection)):
+        raise NotFoundError(f"no collection {collection!r} in {display_path(engine.path)}")
 
     def run() -> list[CompactResult]:
-        results = []
-        with store.locked():
-            for name in names:
-                results.append(_compact_one(store, name))
-        return results
+        with engine.locked():
+            return [_compact_one(engine, name) for name in names]
 
-    return store._guarded(run)
+    return engine.guarded(run)
 
 
-def _compact_one(store: Store, name: str) -> CompactResult:
-    path = store.file_path(name)
+def _compact_one(engine: Engine, name: str) -> CompactResult:
+    path = engine.file_path(name)
     with open(path, "rb") as handle:
         data = handle.read()
     marker = jsonl.conflict_marker_line(data)
@@ -84,9 +89,8 @@ def _compact_one(store: Store, name: str) -> CompactResult:
     winners, bad = jsonl.reduce_lines(data)
     raw_lines = data.split(b"\n")
     # Bad lines are kept where they were: compaction never drops what it cannot read.
-    # # each id's current line goes where the id first appeared, not where its current
-    # version was. The store's order (list() unsorted, export) is first appearance; keyed
-    # on w.line, compaction moved every updated record to the end of that order.
+    # Each id's current line goes where the id first appeared, which is the store's order
+    # (list() unsorted, export), not where its current version was.
     keep = sorted(
         [(w.first_line, w.raw) for w in winners.values()]
         + [(b.line, raw_lines[b.line - 1]) for b in bad]
@@ -95,106 +99,68 @@ def _compact_one(store: Store, name: str) -> CompactResult:
     lines_before = sum(1 for line in raw_lines if line.strip())
     if out != data:
         jsonl.atomic_write(path, out)
-    store._cache.sync(name, path, full=True)
+    sync.sync(engine.cache, name, path, full=True)
     return CompactResult(name, lines_before, len(keep), len(bad))
 
 
-def check(store: Store, *, quick: bool = False) -> list[Problem]:
+def check(store: Store, *, quick: bool = False, checks: Sequence[Check] = ()) -> list[Problem]:
     """Validate every JSONL file and the cache; an empty list means all is well.
 
     ``quick`` (the pre-push hook) does not read again a file the cache read whole without
     a bad line and that has not changed since (its stat, outside the racy window), and
     leaves out the cache's own integrity check: a push sends the files, not the cache.
+    ``checks`` run on the collections whose file has no conflict markers.
     """
+    engine = store.engine
 
     def run() -> list[Problem]:
-        problems: list[Problem] = []
-        with os.scandir(store.path) as entries:
-            for entry in entries:
-                if entry.name.endswith(jsonl.SUFFIX) and not jsonl.COLLECTION_RE.fullmatch(
-                    entry.name[: -len(jsonl.SUFFIX)]
-                ):
-                    problems.append(
-                        Problem(
-                            display_path(entry.path),
-                            0,
-                            "not a valid collection name; file ignored",
-                        )
-                    )
-        bodies = _body_collections()
-        for name in store.collections():
-            if quick and _read_clean(store, name):
-                file_problems = []
-            else:
-                file_problems = check_file(store.file_path(name))
-            problems.extend(file_problems)
-            if name in bodies and not any(
-                p.message.startswith(jsonl.MARKER) for p in file_problems
-            ):
-                problems.extend(_missing_bodies(store, name))
-        for problem in () if quick else store._cache.integrity_problems():
-            problems.append(
-                Problem(
-                    display_path(store._cache.path),
-                    0,
-                    f"cache: {problem} (delete it; it is rebuilt)",
-                )
-            )
+        listing = layout.list_files(engine.path)
+        problems = [
+            Problem(display_path(path), 0, "not a valid collection name; file ignored")
+            for path in listing.misnamed
+        ]
+        readable = []
+        for name in listing.collections:
+            if quick and _read_clean(engine, name):
+                readable.append(name)
+                continue
+            found = check_file(engine.file_path(name))
+            problems += found
+            if not any(p.message.startswith(jsonl.MARKER) for p in found):
+                readable.append(name)
+        for extra in checks:
+            problems += extra(store, readable)
+        problems.sort(key=lambda problem: (problem.path, problem.line))
+        if not quick:
+            problems += [
+                Problem(display_path(engine.db_path), 0, f"cache: {p} (delete it; it is rebuilt)")
+                for p in engine.cache.integrity_problems()
+            ]
         return problems
 
-    return store._guarded(run)
+    return engine.guarded(run)
 
 
-def _read_clean(store: Store, collection: str) -> bool:
-    needed, state = store._cache.needs_sync(collection, store.file_path(collection))
+def _read_clean(engine: Engine, collection: str) -> bool:
+    needed, state = sync.needs_sync(engine.cache, collection, engine.file_path(collection))
     return not needed and state is not None and not state.bad_lines and not state.conflict_line
 
 
-def _body_collections() -> set[str]:
-    """The collections whose records name a markdown body in ``file``: PRDs and task specs.
-    (A field ``file`` of another collection is the user's own: asked of every collection,
-    a path into the repository was reported as a missing body, and a collection of 100,000
-    records without the field cost the pre-push hook a 60 ms scan.)"""
-    from .models import PRD, TaskSpec
-
-    return {PRD.collection(), TaskSpec.collection()}
-
-
-def _missing_bodies(store: Store, collection: str) -> list[Problem]:
-    """Records whose ``file`` field names a body file that is not there."""
-    from .records import Filter, Op
-
-    problems = []
-    for record in store.collection(collection).list([Filter("file", Op.NE, None)]):
-        relative = record["file"]
-        if isinstance(relative, str) and not os.path.exists(os.path.join(store.path, relative)):
-            problems.append(
-                Problem(
-                    display_path(store.file_path(collection)),
-                    0,
-                    f"{record['id']}: its body file {relative} is missing "
-                    "(restore it from git, or write it again)",
-                )
-            )
-    return problems
-
-
-def status(store: Store) -> list[CollectionStatus]:
+def status(engine: Engine) -> list[CollectionStatus]:
     """Per collection: records, freshness and file size, without syncing first."""
+    cache = engine.cache
 
     def run() -> list[CollectionStatus]:
         out = []
-        pending = store._cache.pending_counts()
-        names = sorted(
-            set(store.collections()) | set(store._cache.cached_collections()) | set(pending)
-        )
+        pending = cache.pending_counts()
+        names = sorted(set(engine.collections()) | set(cache.cached_collections()) | set(pending))
         for name in names:
-            path = store.file_path(name)
-            freshness = store._cache.freshness(name, path)
+            path = engine.file_path(name)
+            freshness = sync.freshness(cache, name, path)
             if freshness == "absent" and name in pending:
                 freshness = "pending"
-            live, deleted = store._cache.counts(name)
-            state = store._cache.file_state(name)
+            live, deleted = cache.counts(name)
+            state = cache.file_state(name)
             size = os.path.getsize(path) if os.path.exists(path) else 0
             out.append(
                 CollectionStatus(
@@ -209,10 +175,10 @@ def status(store: Store) -> list[CollectionStatus]:
             )
         return out
 
-    return store._guarded(run)
+    return engine.guarded(run)
 
 
-def backup(store: Store, dest: str | os.PathLike[str]) -> list[str]:
+def backup(engine: Engine, dest: str | os.PathLike[str]) -> list[str]:
     """Copy the store's tracked files (not the cache) into a new folder; return them."""
     dest = os.path.abspath(os.fspath(dest))
     if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
@@ -222,13 +188,13 @@ def backup(store: Store, dest: str | os.PathLike[str]) -> list[str]:
 
     def run() -> list[str]:
         copied: list[str] = []
-        with store.locked():
+        with engine.locked():
             # Copied beside DEST, then renamed: a backup is there whole or not at all.
             parent = os.path.dirname(dest)
             os.makedirs(parent, exist_ok=True)
             tmp = tempfile.mkdtemp(prefix="." + os.path.basename(dest) + ".", dir=parent)
             try:
-                copied.extend(_copy_tracked(store.path, tmp))
+                copied.extend(_copy_tracked(engine.path, tmp))
                 if os.path.isdir(dest):
                     os.rmdir(dest)
                 os.replace(tmp, dest)
@@ -237,7 +203,7 @@ def backup(store: Store, dest: str | os.PathLike[str]) -> list[str]:
                 raise
         return copied
 
-    return store._guarded(run)
+    return engine.guarded(run)
 
 
 def _copy_tracked(src: str, dst: str) -> list[str]:
@@ -268,10 +234,10 @@ def import_data(store: Store, data: dict[str, list[dict[str, Any]]]) -> ImportRe
         jsonl.validate_collection(name)
         if not isinstance(records, list):
             raise ValidationError(f"{name}: expected a list of records")
-        store._request(name, "import", records)
+        make_request(name, "import", records, 0)  # validated before the first write
     result = ImportResult()
     for name, records in data.items():
-        written = store._write(name, records, "import")
+        written = store.collection(name).import_many(records)
         result.written += len(written)
         result.skipped += len(records) - len(written)
         result.collections[name] = len(written)

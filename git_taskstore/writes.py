@@ -1,4 +1,4 @@
-"""Planning writes: from the records of each call to the lines that will be appended.
+"""Planning writes: from the records of each call to the rows that will be appended.
 
 A write is a list of requests, one per call (put, put_many, delete...): its records
 copied, stamped with the time of the call and serialised, which validates them. Planning
@@ -10,9 +10,7 @@ debounced mode.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -21,6 +19,7 @@ from . import jsonl
 from .errors import AlreadyExistsError, NotFoundError
 
 if TYPE_CHECKING:
+    from .cache import Current, Row
     from .records import Record
 
 MODES = ("put", "patch", "create", "update", "import", "delete")
@@ -64,10 +63,9 @@ class Request:
         loop of single puts inside a batch: kept to the least work a record needs).
         Raises ValidationError, and adds nothing, if the record cannot be written."""
         if type(record) is not dict:
-            jsonl.record_line(record)  # raises, saying what is wrong
+            jsonl.line_of(record)  # raises, saying what is wrong
         copy: dict[str, Any] = record.copy()  # type: ignore[attr-defined]
-        created = copy.get("created_at")
-        own = created.__class__ is int and created > 0
+        own = jsonl.positive_int(copy.get("created_at"))
         if not own:
             copy["created_at"] = self.stamp
         copy["updated_at"] = self.stamp
@@ -130,25 +128,18 @@ def make_request(
                 continue
             if typed is None:
                 record = record.copy()
-            created = record.get("created_at")
-            if created.__class__ is int and created > 0:
+            if jsonl.positive_int(record.get("created_at")):
                 own(True)
             else:
                 record["created_at"] = stamp
                 own(False)
             record["updated_at"] = stamp
             copy(record)
-        lines = jsonl.record_lines(copies, first)
+        lines = jsonl.lines_of(copies, first)
     else:
-        lines = jsonl.record_lines(records, first)
+        lines = jsonl.lines_of(records, first)
         copies = [dict(record) for record in records]  # type: ignore[call-overload]
     return Request(collection, mode, stamp, copies, lines, own_created, typed)
-
-
-# (data of the current version, its version, deleted) as the cache holds it.
-Current = tuple[str, int, bool]
-# (id, line, version, deleted): a row of a collection's table in the cache.
-Row = tuple[str, str, int, bool]
 
 
 def ids_of(requests: list[Request]) -> list[str]:
@@ -245,9 +236,7 @@ def _restamp(
 
 
 def _created_at(previous: object, stamp: int) -> int:
-    if isinstance(previous, int) and not isinstance(previous, bool) and previous > 0:
-        return previous
-    return stamp
+    return previous if jsonl.positive_int(previous) else stamp  # type: ignore[return-value]
 
 
 def _next_version(
@@ -276,8 +265,7 @@ def _next_version(
         merged = {**current, **record}
         record.clear()
         record.update(merged)
-    created = record.get("created_at")
-    if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
+    if not jsonl.positive_int(record.get("created_at")):
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
     record["updated_at"] = max(stamp, version + 1)
     return True
@@ -288,66 +276,3 @@ def by_collection(requests: list[Request]) -> dict[str, list[Request]]:
     for request in requests:
         grouped.setdefault(request.collection, []).append(request)
     return grouped
-
-
-class Flusher:
-    """Calls ``flush`` once ``delay`` seconds have passed without a new ``poke()``.
-
-    One daemon thread for the store's life, woken by a condition: a debounced write only
-    moves a deadline, so a burst of 10,000 writes starts no thread and no timer. The
-    thread is woken only when it has no deadline to wait for: waiting for one, it wakes
-    at the old deadline and waits again for the new one (a wake-up per write switched
-    threads on every write).
-    """
-
-    def __init__(self, delay: float, flush: Callable[[], object]) -> None:
-        self.delay = delay
-        self._flush = flush
-        self._cond = threading.Condition()
-        self._deadline: float | None = None
-        self._stopped = False
-        self._thread: threading.Thread | None = None
-
-    def poke(self) -> None:
-        with self._cond:
-            idle = self._deadline is None
-            self._deadline = time.monotonic() + self.delay
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="taskstore-flush", daemon=True
-                )
-                self._thread.start()
-            elif idle:
-                self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._deadline = None
-            self._cond.notify()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-
-    def _run(self) -> None:
-        import logging
-
-        with self._cond:
-            while not self._stopped:
-                if self._deadline is None:
-                    self._cond.wait()
-                    continue
-                delay = self._deadline - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                self._deadline = None
-                self._cond.release()
-                try:
-                    self._flush()
-                except Exception as exc:  # pending writes stay durable in the cache
-                    logging.getLogger("git_taskstore").warning(
-                        "pending writes not exported yet (%s); they stay in the cache", exc
-                    )
-                finally:
-                    self._cond.acquire()

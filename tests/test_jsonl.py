@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+import zlib
 from pathlib import Path
 
 import orjson
 import pytest
 
 from git_taskstore import ValidationError
+from git_taskstore.freshness import Digest
 from git_taskstore.jsonl import (
     APPEND_BLOCK_LINES,
     MAX_ID_BYTES,
@@ -19,8 +21,8 @@ from git_taskstore.jsonl import (
     append_lines,
     atomic_write,
     conflict_marker_line,
+    line_of,
     parse_line,
-    record_line,
     reduce_lines,
     validate_collection,
     validate_field,
@@ -318,7 +320,7 @@ def test_invalid_ids(value: object, reason: str) -> None:
 
 def test_record_line_is_the_compact_line() -> None:
     record = {"id": "a", "title": "x", "n": None, "tags": ["é"]}
-    assert record_line(record) == '{"id":"a","title":"x","n":null,"tags":["é"]}'
+    assert line_of(record) == '{"id":"a","title":"x","n":null,"tags":["é"]}'
 
 
 @pytest.mark.parametrize(
@@ -332,18 +334,18 @@ def test_record_line_is_the_compact_line() -> None:
 def test_record_line_refuses_nan_with_its_path(value: object, path: str) -> None:
     # orjson writes NaN as null: the check must look wherever a null came out.
     with pytest.raises(ValidationError, match=rf"field {re.escape(repr(path))} holds NaN"):
-        record_line({"id": "a", "v": value})
+        line_of({"id": "a", "v": value})
 
 
 def test_record_line_falls_back_to_the_stdlib_for_what_orjson_refuses() -> None:
     # Ints wider than 64 bits keep their digits; nested non-str keys become strings, as
     # the stdlib writes them.
-    assert record_line({"id": "a", "big": 2**70}) == '{"id":"a","big":1180591620717411303424}'
-    assert record_line({"id": "a", "m": {1: "x"}}) == '{"id":"a","m":{"1":"x"}}'
+    assert line_of({"id": "a", "big": 2**70}) == '{"id":"a","big":1180591620717411303424}'
+    assert line_of({"id": "a", "m": {1: "x"}}) == '{"id":"a","m":{"1":"x"}}'
     with pytest.raises(ValidationError, match="holds NaN"):
-        record_line({"id": "a", "big": 2**70, "f": float("nan")})
+        line_of({"id": "a", "big": 2**70, "f": float("nan")})
     with pytest.raises(ValidationError, match="not JSON-serialisable"):
-        record_line({"id": "a", "s": {1, 2}})
+        line_of({"id": "a", "s": {1, 2}})
 
 
 @pytest.mark.parametrize(
@@ -360,7 +362,7 @@ def test_record_line_falls_back_to_the_stdlib_for_what_orjson_refuses() -> None:
 )
 def test_record_line_rejects(record: object, reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
-        record_line(record)
+        line_of(record)
 
 
 # --- append_lines -----------------------------------------------------------------------
@@ -374,18 +376,18 @@ def test_append_lines_creates_the_file_and_writes_whole_lines(tmp_path: Path) ->
     assert path.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n'
 
 
-def test_append_lines_shows_every_block_it_writes(tmp_path: Path) -> None:
-    # Blocks of APPEND_BLOCK_LINES lines, each with its count of newlines: what the cache
-    # hashes must be exactly what reached the file.
+def test_append_lines_feeds_the_digest_every_byte_it_writes(tmp_path: Path) -> None:
+    # Blocks of APPEND_BLOCK_LINES lines: what the cache hashes must be exactly what
+    # reached the file, the newline that ends a torn line included.
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'{"id":"torn"')
     lines = [f'{{"id":"r{i}"}}' for i in range(APPEND_BLOCK_LINES * 2 + 3)]
-    seen: list[tuple[bytes, int]] = []
-    start, size = append_lines(str(path), lines, lambda data, n: seen.append((data, n)))
-    assert [n for _, n in seen] == [1, APPEND_BLOCK_LINES, APPEND_BLOCK_LINES, 3]
-    assert all(data.count(b"\n") == n for data, n in seen)
-    assert path.read_bytes()[start:] == b"".join(data for data, _ in seen)
-    assert size == sum(len(data) for data, _ in seen)
+    digest = Digest()
+    start, size = append_lines(str(path), lines, digest)
+    appended = path.read_bytes()[start:]
+    assert (digest.offset, size) == (len(appended), len(appended))
+    assert digest.lines == appended.count(b"\n") == len(lines) + 1
+    assert (digest.crc, digest.adler) == (zlib.crc32(appended), zlib.adler32(appended))
 
 
 def test_a_torn_last_line_stays_on_its_own_line(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from git_taskstore import Store, TaskstoreError
-from git_taskstore import store as store_module
+from git_taskstore import engine as engine_module
 from git_taskstore.locking import FlockLock
 
 HOLD = textwrap.dedent(
@@ -93,7 +93,7 @@ def test_a_deleted_lock_file_is_made_again(tmp_path: Path) -> None:
 def test_a_write_to_a_store_locked_too_long_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(engine_module, "LOCK_TIMEOUT_S", 0.2)
     with Store.open(tmp_path) as store:
         child = hold_in_another_process(Path(store.path) / "taskstore.lock")
         try:

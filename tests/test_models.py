@@ -17,23 +17,27 @@ import pytest
 
 from git_taskstore import AlreadyExistsError, NotFoundError, Store, ValidationError
 from git_taskstore.ids import new_id
-from git_taskstore.models import (
+from git_taskstore.records import Record
+from git_taskstore.taskmodel import (
+    CHECKS,
     DEPENDENCY_TYPES,
     EXECUTION_STATUSES,
     KINDS,
     MODELS,
     PRD,
     PRD_STATUSES,
+    SLUG_MAX_BYTES,
     TASK_SPEC_STATUSES,
     Dependency,
     Execution,
     RepoState,
+    StatusCount,
+    TaskModel,
     TaskSpec,
     Workflow,
     model_for_id,
+    slugify,
 )
-from git_taskstore.records import Record
-from git_taskstore.taskmodel import SLUG_MAX_BYTES, StatusCount, TaskModel, slugify
 
 # The cache and lock files: derived, never committed, free to change on any read.
 CACHE_NAMES = ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock")
@@ -668,19 +672,19 @@ def test_a_body_edited_on_disk_is_what_body_returns(model: TaskModel, tree: dict
 def test_a_missing_body_is_not_found_and_check_names_it(
     model: TaskModel, tree: dict[str, Any]
 ) -> None:
-    assert model.store.check() == []
+    assert model.store.check(checks=CHECKS) == []
     rel = tree["spec"].file
     os.unlink(os.path.join(model.store.path, rel))
     with pytest.raises(NotFoundError) as caught:
         model.body(tree["spec"])
     assert tree["spec"].id in str(caught.value) and rel in str(caught.value)
-    problems = model.store.check()
+    problems = model.store.check(checks=CHECKS)
     assert len(problems) == 1, problems
     text = str(problems[0])
     assert tree["spec"].id in text and rel in text and "missing" in text
     assert problems[0].path.endswith("task_specs.jsonl")
     model.set_body(tree["spec"], "# back\n")  # writing it again is the fix
-    assert model.store.check() == []
+    assert model.store.check(checks=CHECKS) == []
 
 
 def test_records_without_a_body(model: TaskModel, tree: dict[str, Any]) -> None:

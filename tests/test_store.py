@@ -32,9 +32,11 @@ from git_taskstore import (
     StorePathError,
     StoreVersionError,
     ValidationError,
+    sync,
 )
 from git_taskstore.jsonl import atomic_write, parse_line
 from git_taskstore.paths import UNTRACKED_NAMES
+from git_taskstore.taskmodel import CHECKS
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -69,13 +71,13 @@ def ids(records: list[dict[str, Any]]) -> list[str]:
 
 def sync_action(store: Store, collection: str) -> str:
     with store.locked():
-        return store._cache.sync(collection, store.file_path(collection)).action
+        return sync.sync(store.engine.cache, collection, store.file_path(collection)).action
 
 
 def query_plan(store: Store, run: Callable[[], object]) -> str:
     """The EXPLAIN QUERY PLAN of the last SELECT on a record table that ``run()`` issues."""
     statements: list[str] = []
-    conn = store._cache.conn
+    conn = store.engine.cache.conn
     conn.set_trace_callback(statements.append)
     try:
         run()
@@ -238,7 +240,7 @@ def test_unknown_fields_survive_a_typed_round_trip(store: Store) -> None:
 
 def test_typed_records_declare_their_indexes(store: Store) -> None:
     store.create(Task(id="t-1", status="open"))
-    assert store._cache.indexed_fields("tasks") == {"status", "priority"}
+    assert store.engine.cache.indexed_fields("tasks") == {"status", "priority"}
     plan = query_plan(store, lambda: store.list(Task, [Filter("priority", Op.EQ, 0)]))
     assert "ix_tasks__priority" in plan
 
@@ -792,7 +794,7 @@ def test_our_own_appends_leave_the_file_outside_its_racy_window(
     # trusts the stat instead of hashing the whole file (30 ms a write on a 30 MB store)...
     tasks.put({"id": "a", "status": "open"})
     path = store.file_path("tasks")
-    state = store._cache.file_state("tasks")
+    state = store.engine.cache.file_state("tasks")
     assert state is not None and not state.is_racy()
     assert state.mtime_ns == os.stat(path).st_mtime_ns < time.time_ns() - 20_000_000
     # ...and any write after it, even in place and of the same size, stamps a new mtime.
@@ -1044,7 +1046,11 @@ def test_a_quick_check_trusts_only_files_the_cache_found_clean_and_unchanged_one
     assert tasks.get("a") is not None  # the cache has read it: one bad line, known
     assert [p.line for p in store.check(quick=True)] == [3] == [p.line for p in store.check()]
     Path(store.path, "prds", "a.md").unlink()  # a body file gone: the JSONL unchanged
-    found = [(os.path.basename(p.path), p.line, p.message[:16]) for p in store.check(quick=True)]
+    assert [p.line for p in store.check(quick=True)] == [3]  # the core knows no bodies
+    found = [
+        (os.path.basename(p.path), p.line, p.message[:16])
+        for p in store.check(quick=True, checks=CHECKS)
+    ]
     assert found == [("prds.jsonl", 0, "a: its body file"), ("tasks.jsonl", 3, "not valid JSON (")]
 
 

@@ -20,8 +20,7 @@ import pytest
 from testing import CACHE_NAMES, Result, assert_fails, cli, data, init_repo, ok, snapshot
 
 from git_taskstore import Store
-from git_taskstore.models import PRD, Dependency, Execution, TaskSpec, Workflow
-from git_taskstore.taskmodel import TaskModel
+from git_taskstore.taskmodel import PRD, Dependency, Execution, TaskModel, TaskSpec, Workflow
 
 # The cache and lock files: derived, never committed, free to change on any read.
 ID_RE = r"[0-9a-z]{16}"

@@ -799,29 +799,29 @@ def test_export_and_status_show_a_collection_whose_only_writes_are_pending(tmp_p
 def test_a_read_during_an_export_of_a_new_collection_sees_its_pending_writes(
     tmp_path: Path, read: str
 ) -> None:
-    # The collection has pending writes and no table (as after a checkout removed its
-    # file): a read finds "no such table", then looks at the pending rows. An export
-    # committing in between creates the table and empties the pending rows; the read
-    # must see one state or the other, never neither.
+    # The collection has pending writes and its file is gone (as after a checkout removed
+    # it): the cache forgets the file's rows and keeps the pending ones. An export
+    # committing between the reader's look for pending rows and its read of the records
+    # moves them into the table; the read must see one state or the other, never neither.
     writer = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
     writer.collection("notes").put_many([{"id": "n1"}, {"id": "n2"}])
-    writer._cache.drop("notes")  # what a sync does when the file is gone
+    writer.engine.cache.forget("notes")  # what a sync does when the file is gone
     reader = Store.open_dir(tmp_path)
     notes = reader.collection("notes")
     exported = []
 
     def export_now(sql: str) -> None:  # runs just before each statement of the reader
-        # The read of the pending rows alone: not the overlay (UNION), not has_pending.
-        reads_pending_alone = "FROM pending" in sql and "UNION" not in sql
-        if not exported and reads_pending_alone and "LIMIT 1" not in sql:
+        # The read of the records, pending rows included (not has_pending's LIMIT 1).
+        reads_records = "FROM pending" in sql and "LIMIT 1" not in sql
+        if not exported and reads_records:
             exported.append(writer.flush())
 
-    reader._cache.conn.set_trace_callback(export_now)
+    reader.engine.cache.conn.set_trace_callback(export_now)
     if read == "list":
         assert [r["id"] for r in notes.list()] == ["n1", "n2"]
     else:
         assert notes.get("n1") == {"id": "n1", **stamps(notes.get("n1"))}
-    reader._cache.conn.set_trace_callback(None)
+    reader.engine.cache.conn.set_trace_callback(None)
     assert exported == [2]  # the export did land in the middle of the read
     assert [r["id"] for r in notes.list()] == ["n1", "n2"]
     reader.close()
@@ -865,14 +865,15 @@ def test_a_debounced_write_plans_on_what_the_file_says_now(tmp_path: Path) -> No
 def test_a_debounced_batch_looked_up_again_after_a_sync_plans_from_what_it_was_given(
     tmp_path: Path,
 ) -> None:
-    # tasks passes the freshness check, notes (new: no table) does not: the write syncs
-    # and looks up again. Another debounced writer writes tasks in between (and dies, its
-    # writes pending); the batch's patches must merge over those writes, not over what a
-    # first planning made of the records.
+    # tasks passes the freshness check, notes (a file another tool wrote, not read yet)
+    # does not: the write syncs and looks up again. Another debounced writer writes tasks
+    # in between (and dies, its writes pending); the batch's patches must merge over those
+    # writes, not over what a first planning made of the records.
     store = Store.open_dir(tmp_path, debounce_ms=LONG_DEBOUNCE_MS)
     tasks = store.collection("tasks")
     tasks.put({"id": "x", "a": 1, "b": 1, "created_at": 5})
     store.flush()
+    (tmp_path / "notes.jsonl").write_text('{"id":"m","updated_at":1}\n')
     other = (
         "import os, sys; from git_taskstore import Store;"
         " o = Store.open_dir(sys.argv[1], debounce_ms=600000); t = o.collection('tasks');"
@@ -887,12 +888,12 @@ def test_a_debounced_batch_looked_up_again_after_a_sync_plans_from_what_it_was_g
             subprocess.run([sys.executable, "-c", other, str(tmp_path)], check=True, timeout=60)
         seen["rollback"] = seen["rollback"] or sql.strip().upper() == "ROLLBACK"
 
-    store._cache.conn.set_trace_callback(between)
+    store.engine.cache.conn.set_trace_callback(between)
     with store.batch():
         tasks.put({"id": "x", "a": 2}, merge=True)
         tasks.put({"id": "y", "a": 2}, merge=True)
         store.collection("notes").put({"id": "n"})
-    store._cache.conn.set_trace_callback(None)
+    store.engine.cache.conn.set_trace_callback(None)
     assert seen["other"]
     fields = ("a", "b", "created_at")
     assert {k: tasks.get("x")[k] for k in fields} == {"a": 2, "b": 2, "created_at": 5}  # type: ignore[index]
@@ -907,10 +908,12 @@ def test_a_new_collections_debounced_writes_take_one_lookup_after_the_first(
     notes = store.collection("notes")
     notes.put({"id": "n1"})  # no table, no file: looked up the long way, table made
     statements: list[str] = []
-    store._cache.conn.set_trace_callback(statements.append)
+    store.engine.cache.conn.set_trace_callback(statements.append)
     notes.put({"id": "n2"})
-    store._cache.conn.set_trace_callback(None)
-    assert "ROLLBACK" not in statements and len(statements) == 4, statements
+    store.engine.cache.conn.set_trace_callback(None)
+    # BEGIN, the file's state, the lookup of the id (table and pending rows), the pending
+    # row, COMMIT: no sync, no lock, no second attempt.
+    assert "ROLLBACK" not in statements and len(statements) == 5, statements
     assert [r["id"] for r in notes.list()] == ["n1", "n2"] and store.pending() == {"notes": 2}
     store.close()
     assert [r["id"] for r in file_records(Path(store.file_path("notes")))] == ["n1", "n2"]

@@ -223,8 +223,10 @@ def check(paths: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
         problems = [p for path in paths for p in check_file(path)]
         checked = f"{len(paths)} file(s)"
     else:
+        from ..taskmodel import CHECKS
+
         with open_store(store_dir) as store:
-            problems = store.check()
+            problems = list(store.check(checks=CHECKS))
             checked = f"{len(store.collections())} collection(s)"
     if as_json:
         emit_json({"ok": not problems, "problems": [asdict(p) for p in problems]})

@@ -168,8 +168,7 @@ def _delete(store: Store, collection: str, record_id: str, cascade: bool) -> lis
     if collection not in ("prds", "task_specs"):
         gone = store.collection(collection).delete(record_id)
         return [f"{collection}/{record_id}"] if gone else []
-    from ..models import PRD, TaskSpec
-    from ..taskmodel import TaskModel
+    from ..taskmodel import PRD, TaskModel, TaskSpec
 
     model = TaskModel(store)
     if collection == "prds" and store.get(PRD, record_id) is not None:

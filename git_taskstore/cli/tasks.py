@@ -99,7 +99,7 @@ def create_prd(
     as_json: bool,
 ) -> int:
     """Create a PRD titled TITLE, with its body in .taskstore/prds/<slug>.md; print its id."""
-    from ..models import PRD
+    from ..taskmodel import PRD
 
     # A bad status or blank title was refused only after the store had been created, so a
     # failed create-prd before `init` left a .taskstore folder behind.
@@ -204,7 +204,7 @@ def create_workflow(
     as_json: bool,
 ) -> int:
     """Create a workflow named NAME (names are unique); print its id."""
-    from ..models import Workflow
+    from ..taskmodel import Workflow
 
     # validate before the store is created.
     Workflow(name=name, version=version, description=description).validate()
@@ -281,8 +281,8 @@ def set_status(record_id: str, status: str, store_dir: str | None, as_json: bool
 @json_option
 def list_prds(status: str | None, limit: int | None, store_dir: str | None, as_json: bool) -> int:
     """List PRDs, oldest first."""
-    from ..models import PRD
     from ..records import Filter, Op
+    from ..taskmodel import PRD
 
     filters = [Filter("status", Op.EQ, status)] if status else []
     with open_store(store_dir) as store:
@@ -315,8 +315,8 @@ def list_task_specs(
     as_json: bool,
 ) -> int:
     """List task specs (of PRD_ID, if given), oldest first."""
-    from ..models import TaskSpec
     from ..records import Filter, Op
+    from ..taskmodel import TaskSpec
 
     filters = [Filter("prd_id", Op.EQ, prd_id)] if prd_id else []
     filters += [Filter("status", Op.EQ, status)] if status else []
@@ -346,8 +346,8 @@ def list_executions(
     status: str | None, limit: int | None, store_dir: str | None, as_json: bool
 ) -> int:
     """List executions, most recently started first."""
-    from ..models import Execution
     from ..records import Filter, Op
+    from ..taskmodel import Execution
 
     filters = [Filter("status", Op.EQ, status)] if status else []
     with open_store(store_dir) as store:
@@ -376,7 +376,7 @@ def show(args: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
     """Show one record of the task model: `show ID` finds its type;
     `show prd|ts|execution|dep|workflow ID` names it."""
     from ..errors import NotFoundError
-    from ..models import KINDS
+    from ..taskmodel import KINDS
 
     if len(args) > 2:
         raise click.UsageError("give an ID, or a KIND and an ID")

@@ -3,7 +3,7 @@
 A product requirement document (PRD) is split into task specifications; each is run by
 executions, which coordinate through dependencies and follow workflows. Each model is a
 typed :class:`Record` in its own collection; ``validate()`` checks what one record can
-check alone (relations between records are checked by :mod:`git_taskstore.taskmodel`).
+check alone (relations between records are checked by :mod:`git_taskstore.taskmodel.operations`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import ValidationError
-from .records import Record
+from ..errors import ValidationError
+from ..records import Record
 
 PRD_STATUSES = ("draft", "ready", "active", "in_progress", "complete", "failed", "cancelled")
 TASK_SPEC_STATUSES = ("pending", "blocked", "running", "complete", "failed")

@@ -18,8 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import AlreadyExistsError, NotFoundError, ValidationError
-from .jsonl import atomic_write
+from ..errors import AlreadyExistsError, NotFoundError, ValidationError
+from ..jsonl import atomic_write
+from ..records import Filter, Op, Record
+from ..store import Store
 from .models import (
     MODELS,
     PRD,
@@ -30,8 +32,6 @@ from .models import (
     Workflow,
     model_for_id,
 )
-from .records import Filter, Op, Record
-from .store import Store
 
 R = TypeVar("R", bound=Record)
 

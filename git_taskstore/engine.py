@@ -1,0 +1,269 @@
+"""One store folder's JSONL files and SQLite cache under one lock: fresh reads, planned writes.
+
+A read: freshness (one stat, a sync under the lock if the file changed) → query → rows.
+A write: validated requests (writes.make_request) → under the lock and in one cache
+transaction, each collection synced and planned (writes.plan) → the lines appended to the
+JSONL file (jsonl.append_lines: the truth, fsynced) → the rows recorded in the cache.
+Everything is decided, and anything refused has raised, before the first byte is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
+from typing import Any, TypeVar
+
+from . import jsonl, layout, sync
+from .cache import Cache, CacheCorrupt, Row
+from .errors import ConflictMarkersError, TaskstoreError
+from .freshness import EMPTY_STATE, Digest
+from .gcpause import gc_paused
+from .locking import Lock, file_lock
+from .paths import DB_NAME, LOCK_NAME, display_path
+from .records import Filter
+from .sync import SyncResult
+from .writes import Request, by_collection, ids_of, plan
+
+log = logging.getLogger("git_taskstore")
+
+T = TypeVar("T")
+
+LOCK_TIMEOUT_S = 60.0
+# Writes of more records than this pause the cycle collector while they run: it would
+# walk every record, copy, request and line again and again (all acyclic) as they grow.
+GC_PAUSE_MIN = 1000
+
+
+class Engine:
+    """The JSONL files and the cache of one store folder, shared by its threads."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db_path = os.path.join(path, DB_NAME)
+        # Held around every use of the cache connection and the lock (threads).
+        self.mutex = threading.RLock()
+        self.cache = self._open_cache()
+        self._lock: Lock | None = None
+        self._ignores_checked = False
+        self.closed = False
+
+    def close(self) -> None:
+        with self.mutex:
+            self.closed = True
+            self.cache.close()
+
+    # --- paths and locking --------------------------------------------------------------
+
+    def file_path(self, collection: str) -> str:
+        return os.path.join(self.path, collection + jsonl.SUFFIX)
+
+    def collections(self) -> list[str]:
+        """Collections with a JSONL file, sorted by name."""
+        return layout.list_files(self.path).collections
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's write lock (re-entrant within a thread)."""
+        with self.mutex:
+            if self._lock is None:
+                self._lock = file_lock(os.path.join(self.path, LOCK_NAME), LOCK_TIMEOUT_S)
+            try:
+                self._lock.acquire()
+            except TimeoutError:
+                raise TaskstoreError(
+                    f"the store {display_path(self.path)} has been locked by another process "
+                    f"for {LOCK_TIMEOUT_S:.0f}s: wait for it to finish, or stop it"
+                ) from None
+            try:
+                if not self._ignores_checked:
+                    self._ignore_lock_file()
+                yield
+            finally:
+                self._lock.release()
+
+    def _ignore_lock_file(self) -> None:
+        # The lock file exists from now on: a store made by the Rust crate does not ignore
+        # it yet, and it should not show up in `git status`.
+        self._ignores_checked = True
+        with suppress(OSError):
+            if layout.ensure_gitignore(self.path):
+                log.info(
+                    "added the cache and lock files to %s",
+                    display_path(os.path.join(self.path, ".gitignore")),
+                )
+
+    def guarded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the mutex; if the cache turns out damaged, or recreated by
+        another process, replace or re-read it and run ``fn`` once more."""
+        with self.mutex:
+            if self.closed:
+                raise TaskstoreError("the store is closed")
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not str(exc).startswith("no such table"):
+                    raise
+                # Another release recreated the schema under this connection.
+                self.cache.forget_tables()
+            except sqlite3.DatabaseError as exc:
+                self._recover_cache(exc)
+            return fn()
+
+    def _open_cache(self) -> Cache:
+        try:
+            return Cache(self.db_path)
+        except CacheCorrupt as exc:
+            log.info(
+                "cache %s was unreadable (%s); rebuilding it from the JSONL files",
+                display_path(self.db_path),
+                exc,
+            )
+            self._delete_cache_files()
+            return Cache(self.db_path)
+
+    def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
+        with self.locked():
+            log.info(
+                "cache %s is damaged (%s); rebuilding it from the JSONL files",
+                display_path(self.db_path),
+                exc,
+            )
+            self.cache.close()
+            self._delete_cache_files()
+            self.cache = Cache(self.db_path)
+
+    def _delete_cache_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with suppress(FileNotFoundError):
+                os.unlink(self.db_path + suffix)
+
+    # --- freshness ----------------------------------------------------------------------
+
+    def fresh(self, collection: str) -> None:
+        """Make one collection's cache reflect its file; ConflictMarkersError if the file
+        holds conflict markers. The common case costs one stat and one small query."""
+        path = self.file_path(collection)
+        needed, state = sync.needs_sync(self.cache, collection, path)
+        if needed:
+            with self.locked():
+                self.fresh_locked(collection)
+        elif state is not None and state.conflict_line is not None:
+            raise ConflictMarkersError(display_path(path), state.conflict_line)
+
+    def fresh_locked(self, collection: str) -> None:
+        """fresh(), for a caller that holds the lock (inside its transaction)."""
+        path = self.file_path(collection)
+        if sync.sync(self.cache, collection, path).action == "conflict":
+            state = self.cache.file_state(collection)
+            raise ConflictMarkersError(
+                display_path(path), state.conflict_line if state and state.conflict_line else 0
+            )
+
+    def sync(self, *, full: bool = False) -> list[SyncResult]:
+        """Bring the cache up to date with every JSONL file (rebuild all with ``full``)."""
+
+        def run() -> list[SyncResult]:
+            names = self.collections()
+            gone = [name for name in self.cache.cached_collections() if name not in names]
+            with self.locked():
+                return [
+                    sync.sync(self.cache, name, self.file_path(name), full=full and name in names)
+                    for name in names + gone
+                ]
+
+        return self.guarded(run)
+
+    def is_stale(self) -> bool:
+        """True if any JSONL file changed, appeared or vanished since the cache read it."""
+
+        def run() -> bool:
+            names = set(self.collections()) | set(self.cache.cached_collections())
+            return any(
+                sync.freshness(self.cache, name, self.file_path(name)) not in ("fresh", "conflict")
+                for name in names
+            )
+
+        return self.guarded(run)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
+        def run() -> dict[str, Any] | None:
+            self.fresh(collection)
+            found = self.cache.currents(collection, (record_id,)).get(record_id)
+            if found is None or found[2]:
+                return None
+            record: dict[str, Any] = jsonl.loads(found[0])
+            return record
+
+        return self.guarded(run)
+
+    def select(
+        self,
+        collection: str,
+        filters: Sequence[Filter],
+        sort: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[str]:
+        def run() -> list[str]:
+            self.fresh(collection)
+            return self.cache.select(collection, filters, sort=sort, limit=limit, offset=offset)
+
+        return self.guarded(run)
+
+    def count(self, collection: str, filters: Sequence[Filter]) -> int:
+        def run() -> int:
+            self.fresh(collection)
+            return self.cache.count(collection, filters)
+
+        return self.guarded(run)
+
+    def count_by(self, collection: str, field: str) -> dict[Any, int]:
+        def run() -> dict[Any, int]:
+            self.fresh(collection)
+            return self.cache.count_by(collection, field)
+
+        return self.guarded(run)
+
+    def ensure_indexes(self, collection: str, fields: Sequence[str], *, rebuild: bool) -> int:
+        return self.guarded(lambda: self.cache.ensure_indexes(collection, fields, rebuild=rebuild))
+
+    # --- writes -------------------------------------------------------------------------
+
+    def apply(self, requests: list[Request]) -> None:
+        """Write validated requests: one lock, one append and fsync per file, one cache
+        transaction for all."""
+        big = sum(len(request.records) for request in requests) > GC_PAUSE_MIN
+        with gc_paused() if big else nullcontext(), self.write_transaction():
+            planned = []
+            for collection, group in by_collection(requests).items():
+                self.fresh_locked(collection)
+                ids = ids_of(group)
+                planned.append((collection, plan(group, ids, self.cache.currents(collection, ids))))
+            for collection, rows in planned:
+                self.append(collection, rows)
+        for request in requests:
+            request.stamp_typed()
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[None]:
+        """The write lock and one cache transaction around a write."""
+        with self.locked(), self.cache.transaction():
+            yield
+
+    def append(self, collection: str, rows: list[Row]) -> None:
+        """Append the rows' lines to the collection's file, then make them current in the
+        cache (lock held, inside the cache transaction)."""
+        if not rows:
+            return
+        path = self.file_path(collection)
+        before = self.cache.file_state(collection)
+        digest = Digest(before or EMPTY_STATE)
+        start, _ = jsonl.append_lines(path, [row[1] for row in rows], digest)
+        self.cache.upsert(collection, rows)
+        sync.advance(self.cache, collection, path, before, digest, start)

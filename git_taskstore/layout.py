@@ -1,0 +1,131 @@
+"""The store folder: making it, its schema version and migrations, its .gitignore, and
+which of its files are collections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import NamedTuple
+
+from . import jsonl
+from .errors import StorePathError, StoreVersionError
+from .paths import UNTRACKED_NAMES, VERSION_NAME, display_path
+
+log = logging.getLogger("git_taskstore")
+
+# The schema version this release writes. Version 1 is the Rust crate's layout.
+SCHEMA_VERSION = 1
+
+# Migrations from version N to N+1, applied in order when an older store is opened.
+# Version 0 is a store folder with no .version file (hand-made, or a pre-1 crate).
+MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
+
+
+class Listing(NamedTuple):
+    """The JSONL files of a store folder."""
+
+    collections: list[str]  # collection names, sorted
+    misnamed: list[str]  # paths of *.jsonl files whose name is not a collection name
+
+
+def list_files(store_dir: str) -> Listing:
+    """The one scan of a store folder: its collections, and the files check reports."""
+    names: list[str] = []
+    misnamed: list[str] = []
+    with os.scandir(store_dir) as entries:
+        for entry in entries:
+            if not entry.name.endswith(jsonl.SUFFIX) or not entry.is_file():
+                continue
+            name = entry.name[: -len(jsonl.SUFFIX)]
+            if jsonl.COLLECTION_RE.fullmatch(name):
+                names.append(name)
+            else:
+                misnamed.append(entry.path)
+    return Listing(sorted(names), sorted(misnamed))
+
+
+def prepare(store_dir: str, *, create: bool) -> None:
+    """Make sure ``store_dir`` is a store of this schema version: create it (if allowed),
+    migrate an older one, refuse a newer one."""
+    if os.path.exists(store_dir) and not os.path.isdir(store_dir):
+        raise StorePathError(
+            f"{display_path(store_dir)} is a file, not a store folder: "
+            "move it away or choose another store with --store"
+        )
+    if not os.path.isdir(store_dir):
+        if not create:
+            raise StorePathError(
+                f"no store at {display_path(store_dir)}: run `git taskstore init` first"
+            )
+        try:
+            os.makedirs(store_dir, exist_ok=True)
+        except OSError as exc:
+            raise StorePathError(
+                f"cannot create {display_path(store_dir)}: {exc.strerror}"
+            ) from None
+    if os.path.exists(os.path.join(store_dir, VERSION_NAME)):
+        _migrate(store_dir, read_version(store_dir))
+        return
+    if list_files(store_dir).collections:
+        _migrate(store_dir, 0)
+    else:
+        _write_version(store_dir)
+    ensure_gitignore(store_dir)
+
+
+def read_version(store_dir: str) -> int:
+    """The schema version in ``.version``; StoreVersionError if it holds no number."""
+    path = os.path.join(store_dir, VERSION_NAME)
+    with open(path, "rb") as handle:
+        text = handle.read().strip()
+    try:
+        version = int(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        version = -1
+    if version < 0:
+        raise StoreVersionError(
+            f"{display_path(path)} should hold a schema version number, found {text[:40]!r}: "
+            f"restore it from git (`git checkout -- {display_path(path)}`) "
+            f"or write {SCHEMA_VERSION}"
+        )
+    return version
+
+
+def ensure_gitignore(store_dir: str) -> bool:
+    """Make the store's .gitignore list the cache and lock files; True if it changed."""
+    path = os.path.join(store_dir, ".gitignore")
+    try:
+        with open(path, "rb") as handle:
+            current = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        current = ""
+    have = {line.strip() for line in current.splitlines()}
+    missing = [line for line in UNTRACKED_NAMES if line not in have]
+    if not missing:
+        return False
+    if current and not current.endswith("\n"):
+        current += "\n"
+    jsonl.atomic_write(path, (current + "".join(line + "\n" for line in missing)).encode())
+    return True
+
+
+def _migrate(store_dir: str, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"{display_path(store_dir)} holds schema version {version}, newer than the "
+            f"{SCHEMA_VERSION} this release reads: upgrade git-taskstore "
+            "(pip install -U git-taskstore)"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](store_dir)
+    _write_version(store_dir)
+    log.info("migrated %s to schema version %d", display_path(store_dir), SCHEMA_VERSION)
+
+
+def _write_version(store_dir: str) -> None:
+    # No trailing newline, as the Rust crate writes it.
+    jsonl.atomic_write(os.path.join(store_dir, VERSION_NAME), str(SCHEMA_VERSION).encode())
