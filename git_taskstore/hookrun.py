@@ -216,12 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     hook_dir = None
     if len(args) >= 2 and args[0] == "--hook-dir":
         hook_dir, args = args[1], args[2:]
+    if os.environ.get(ENV_RUNNING_LEGACY):
+        return 0  # the run that started the kept hook does the work
     if not args or args[0] not in HOOKS:
         _say("warning", f"unknown hook {args[0] if args else '(none)'!r}; nothing done")
         return 0
     hook, hook_args = args[0], args[1:]
-    if os.environ.get(ENV_RUNNING_LEGACY):
-        return 0  # the run that started the kept hook does the work
     stdin = _read_stdin(hook)
     try:
         code = run_legacy(hook_dir, hook, hook_args, stdin)
