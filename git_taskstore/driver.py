@@ -12,6 +12,7 @@ process for every merged file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -24,18 +25,21 @@ def _say(message: str) -> None:
 
 
 def text_merge(base: bytes, ours: bytes, theirs: bytes, path: str) -> bytes:
-    """git's own three-way text merge (libgit2, through pygit2), markers included."""
+    """git's own three-way text merge (libgit2, through pygit2), markers included.
+
+    The one text merge of the driver: for input that is not clean JSONL and for any
+    internal error. pygit2 is imported here only: it costs more than the clean path.
+    """
     import tempfile
 
     import pygit2
 
     def run(repo: pygit2.Repository) -> bytes:
-        entries = [
+        base_e, ours_e, theirs_e = (
             pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
             for data in (base, ours, theirs)
-        ]
-        result = repo.merge_file_from_index(entries[0], entries[1], entries[2])
-        assert not isinstance(result, str)
+        )
+        result = repo.merge_file_from_index(base_e, ours_e, theirs_e, use_deprecated=False)
         contents: str | bytes = result.contents
         return contents.encode() if isinstance(contents, str) else contents
 
@@ -47,33 +51,57 @@ def text_merge(base: bytes, ours: bytes, theirs: bytes, path: str) -> bytes:
         return run(pygit2.init_repository(tmp, bare=True))
 
 
+def both_sides(ours: bytes, theirs: bytes, marker_size: int) -> bytes:
+    """Both whole files between markers: what is left when even the text merge fails.
+
+    The configured merge command writes the same when no driver can start at all.
+    """
+
+    def ended(data: bytes) -> bytes:
+        return data if not data or data.endswith(b"\n") else data + b"\n"
+
+    return (
+        b"<" * marker_size
+        + b" ours\n"
+        + ended(ours)
+        + b"=" * marker_size
+        + b"\n"
+        + ended(theirs)
+        + b">" * marker_size
+        + b" theirs\n"
+    )
+
+
 def fallback_merge(base: bytes, ours: bytes, theirs: bytes, path: str, marker_size: int) -> bytes:
     """The text merge, or if even that fails, both whole files between markers."""
     try:
         return text_merge(base, ours, theirs, path)
     except Exception as exc:
         _say(f"{path}: text merge failed too ({type(exc).__name__}: {exc}); both sides kept")
+        return both_sides(ours, theirs, marker_size)
 
-        def ended(data: bytes) -> bytes:
-            return data if not data or data.endswith(b"\n") else data + b"\n"
 
-        return (
-            b"<" * marker_size
-            + b" ours\n"
-            + ended(ours)
-            + b"=" * marker_size
-            + b"\n"
-            + ended(theirs)
-            + b">" * marker_size
-            + b" theirs\n"
-        )
+def write_result(ours_path: str, data: bytes) -> None:
+    """Replace OURS with the result: a new file renamed over it, so OURS is never torn.
+
+    No fsync: OURS is git's temporary copy, read back as soon as the driver exits and
+    never the file that must survive a crash (git writes that one itself).
+    """
+    tmp = f"{ours_path}.taskstore-{os.getpid()}.tmp"
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+        os.chmod(tmp, os.stat(ours_path).st_mode & 0o777)
+        os.replace(tmp, ours_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def merge_files(
     base_path: str, ours_path: str, theirs_path: str, marker_size: int, path: str
 ) -> int:
-    from .jsonl import atomic_write
-
     with open(base_path, "rb") as b, open(ours_path, "rb") as o, open(theirs_path, "rb") as t:
         base, ours, theirs = b.read(), o.read(), t.read()
     try:
@@ -97,7 +125,7 @@ def merge_files(
     except Exception as exc:  # a bug of ours must not cost the user a side of the merge
         _say(f"{path}: internal error ({type(exc).__name__}: {exc}); falling back to a text merge")
         data, clean = fallback_merge(base, ours, theirs, path, marker_size), False
-    atomic_write(ours_path, data)
+    write_result(ours_path, data)
     return 0 if clean else 1
 
 

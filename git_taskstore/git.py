@@ -26,15 +26,20 @@ def driver_command() -> str:
 
     A driver git cannot start leaves ours alone in the file, with no markers: a silent
     loss once `git add`ed. So it tries the script installed beside this interpreter, then
-    the one on PATH, and otherwise falls back to git's own text merge with markers.
+    the one on PATH; with neither, it keeps both whole sides between markers (what the
+    driver itself writes when even its text merge fails) and reports a conflict.
+    `git taskstore resolve` settles that block record by record.
     """
     import shlex
     import sys
 
+    args = f"{DRIVER_SCRIPT} {DRIVER_ARGS}"
     fallback = (
-        f"command -v {DRIVER_SCRIPT} >/dev/null 2>&1 && exec {DRIVER_SCRIPT} {DRIVER_ARGS}; "
-        f"echo '{DRIVER_SCRIPT} not found (pip install git-taskstore): text merge of %P' >&2; "
-        "git merge-file --marker-size=%L %A %O %B; exit 1"
+        f"command -v {DRIVER_SCRIPT} >/dev/null 2>&1 && exec {args}; "
+        f"echo '{DRIVER_SCRIPT} not found (pip install git-taskstore): both sides of' %P "
+        "'kept between markers' >&2; "
+        "{ echo '<<<<<<< ours'; awk 1 %A; echo '======='; awk 1 %B; echo '>>>>>>> theirs'; } "
+        "> %A.both && mv %A.both %A; exit 1"
     )
     installed = os.path.join(os.path.dirname(sys.executable), DRIVER_SCRIPT)
     if not os.path.exists(installed):

@@ -1,7 +1,13 @@
-"""What the git hooks do: ``python -m git_taskstore.hookrun HOOK [ARGS...]``.
+"""What the git hooks do: ``python -m git_taskstore.hookrun [--hook-dir DIR] HOOK [ARGS...]``.
+
+The installed hook is a shim (``resources/hook-tmpl``) that execs this with the folder it
+lives in. First the hook that was there before us (``DIR/HOOK.pre-taskstore``) runs, with
+the same arguments and the same stdin (pre-push and post-rewrite read theirs); when it
+fails, its exit code is the hook's, and pre-commit and pre-push stop there. Then:
 
 - post-merge, post-rewrite (git has no post-rebase: a rebase ends here with ``rebase``),
-  post-checkout: bring the cache up to date; nearly free when nothing changed.
+  post-checkout: bring the cache up to date; a branch checkout that leaves the store's
+  files as they were does not even open the store.
 - pre-commit: refuse a staged JSONL file of the store that holds conflict markers or
   lines that do not parse, naming file and line (bypass: ``git commit --no-verify``).
 - pre-push: run ``check`` on the store (files the cache read whole and found clean, and
@@ -14,6 +20,7 @@ git must keep working. No click here: hooks start as fresh processes on every ch
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -22,8 +29,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .git import Repo
 
-SYNC_HOOKS = ("post-merge", "post-rewrite", "post-checkout")
-HOOKS = ("pre-commit", "pre-push", *SYNC_HOOKS)
+HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
+# Hooks whose failure stops the git operation; the others only report.
+BLOCKING_HOOKS = ("pre-commit", "pre-push")
+# Hooks git feeds on stdin: the kept hook gets the same bytes.
+STDIN_HOOKS = ("pre-push", "post-rewrite")
+LEGACY_SUFFIX = ".pre-taskstore"
+# Set while the kept hook runs: if it leads back here (a copy of our shim, a hook manager
+# that runs the whole folder), the inner run does nothing instead of looping.
+ENV_RUNNING_LEGACY = "TASKSTORE_RUNNING_LEGACY_HOOK"
+NULL_COMMIT = "0" * 40
 
 
 def _say(level: str, message: str) -> None:
@@ -134,7 +149,46 @@ def pre_push(store_dir: str) -> int:
     return 0
 
 
-def run(hook: str) -> int:
+def run_legacy(hook_dir: str | None, hook: str, args: Sequence[str], stdin: bytes | None) -> int:
+    """Run the hook that was installed before ours, if any; its exit code."""
+    if hook_dir is None:
+        return 0
+    legacy = os.path.join(hook_dir, hook + LEGACY_SUFFIX)
+    if not os.access(legacy, os.X_OK) or os.path.isdir(legacy):
+        return 0
+    import subprocess
+
+    env = {**os.environ, ENV_RUNNING_LEGACY: "1"}
+    try:
+        return subprocess.run([legacy, *args], input=stdin, env=env, check=False).returncode
+    except OSError as exc:
+        if exc.errno != errno.ENOEXEC:
+            raise
+    # No #! line: git itself runs such a hook with the shell, and so does this.
+    return subprocess.run(["/bin/sh", legacy, *args], input=stdin, env=env, check=False).returncode
+
+
+def checkout_left_store_alone(store_dir: str, args: Sequence[str]) -> bool:
+    """post-checkout OLD NEW 1: git changed only the files that differ between the two
+    commits, so when the store's are the same in both the cache has nothing to catch up.
+
+    A file checkout (flag 0) or a first checkout (a clone, a new worktree: OLD is null)
+    always syncs. A forced checkout that drops local edits of the store is not seen here;
+    the next read catches it, as every read checks freshness.
+    """
+    if len(args) != 3 or args[2] != "1" or args[0] in ("", NULL_COMMIT):
+        return False
+    if args[0] == args[1]:
+        return True
+    from .git import run_git
+
+    diff = run_git(
+        "diff", "--quiet", args[0], args[1], "--", store_dir, cwd=os.getcwd(), check=False
+    )
+    return diff.returncode == 0
+
+
+def run(hook: str, args: Sequence[str]) -> int:
     store_dir = _store_dir()
     if store_dir is None:
         return 0
@@ -144,19 +198,45 @@ def run(hook: str) -> int:
         return 0
     if hook == "pre-push":
         return pre_push(store_dir)
+    if hook == "post-checkout" and checkout_left_store_alone(store_dir, args):
+        return 0
     return sync_store(store_dir)
+
+
+def _read_stdin(hook: str) -> bytes | None:
+    if hook not in STDIN_HOOKS or sys.stdin is None:
+        return None
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        return b""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    hook_dir = None
+    if len(args) >= 2 and args[0] == "--hook-dir":
+        hook_dir, args = args[1], args[2:]
+    if os.environ.get(ENV_RUNNING_LEGACY):
+        return 0  # the run that started the kept hook does the work
     if not args or args[0] not in HOOKS:
         _say("warning", f"unknown hook {args[0] if args else '(none)'!r}; nothing done")
         return 0
+    hook, hook_args = args[0], args[1:]
+    stdin = _read_stdin(hook)
     try:
-        return run(args[0])
+        code = run_legacy(hook_dir, hook, hook_args, stdin)
+    except OSError as exc:  # not a script the OS can start: the user's hook, the user's fix
+        _say("error", f"{hook}{LEGACY_SUFFIX} could not run ({exc.strerror}): fix or remove it")
+        code = 1
+    if code != 0 and hook in BLOCKING_HOOKS:
+        return code
+    try:
+        ours = run(hook, hook_args)
     except Exception as exc:  # a hook must never break git because of us
-        _say("warning", f"{args[0]} hook skipped: {type(exc).__name__}: {exc}")
-        return 0
+        _say("warning", f"{hook} hook skipped: {type(exc).__name__}: {exc}")
+        ours = 0
+    return code or ours
 
 
 if __name__ == "__main__":

@@ -1,58 +1,72 @@
 """Installing git-taskstore into a clone: the five hooks, the merge driver, the attribute.
 
-Hooks go where ``git rev-parse --git-path hooks`` says, so linked worktrees share them. Our
-scripts carry an id line: reinstalling is idempotent (byte for byte) and upgrades older
-versions. A hook that was there before is moved to ``<name>.pre-taskstore``; ours runs
-it first, and uninstall puts it back.
+Hooks go where ``git rev-parse --git-path hooks`` says, so linked worktrees share them.
+Every hook is one template, ``resources/hook-tmpl``, a shim that execs ``hookrun`` with
+the interpreter of this installation. Its id line carries a hash: a file holding the
+current hash or an earlier one is ours, so reinstalling is idempotent (byte for byte) and
+upgrades older versions in place. A hook that was there before is moved to
+``<name>.pre-taskstore``; ``hookrun`` runs it first, and uninstall puts it back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import TaskstoreError
 from .git import DRIVER_DESCRIPTION, DRIVER_NAME, DRIVER_SCRIPT, Repo, driver_command
+from .hookrun import HOOKS, LEGACY_SUFFIX
 
-HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
-HOOK_ID = b"git-taskstore-hook-id: "
-LEGACY_SUFFIX = ".pre-taskstore"
 ATTRIBUTE = f"merge={DRIVER_NAME}"
 
+ID_PREFIX = b"git-taskstore-hook-id: "
+# The md5 of the template with its hash written as HASH (see template_hash). A change to
+# the template changes it: move the old value to PRIOR_HASHES, so that installs of that
+# version are still recognised as ours and upgraded.
+CURRENT_HASH = b"ec435b3f0c2719f96236915b449a5dc8"
+PRIOR_HASHES = (
+    b"5f0d3c2a",  # the five 35-line shell scripts that chained the kept hook themselves
+)
+TEMPLATE_START = b"# start templated\n"
+TEMPLATE_END = b"# end templated\n"
 
-def hook_template(name: str) -> bytes:
-    """The script shipped in the package (the top-level hooks/ folder of the source)."""
-    try:
-        return resources.files("git_taskstore.hook_scripts").joinpath(name).read_bytes()
-    except ModuleNotFoundError:
-        # An editable install maps no data-only package; the source tree is right there.
-        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "hooks")
-        with open(os.path.join(source, name), "rb") as handle:
-            return handle.read()
+
+def hook_template() -> bytes:
+    """The one hook script, shipped as package data."""
+    return resources.files(__package__).joinpath("resources", "hook-tmpl").read_bytes()
 
 
-def render_hook(name: str) -> bytes:
+def template_hash(template: bytes) -> bytes:
+    """What CURRENT_HASH must be for ``template``: its md5 with the hash written as HASH."""
+    start = template.index(ID_PREFIX) + len(ID_PREFIX)
+    end = start
+    while template[end : end + 1].isalnum():
+        end += 1
+    return hashlib.md5(template[:start] + b"HASH" + template[end:]).hexdigest().encode()
+
+
+def render_hook() -> bytes:
+    """The template with this installation's interpreter and hookrun.py filled in."""
+    before, rest = hook_template().split(TEMPLATE_START)
+    _, after = rest.split(TEMPLATE_END)
     hookrun = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
-    return (
-        hook_template(name)
-        .replace(b"@INSTALL_PYTHON@", _shell_quoted(sys.executable))
-        .replace(b"@HOOKRUN@", _shell_quoted(hookrun))
-    )
-
-
-def _shell_quoted(value: str) -> bytes:
-    # The template puts the value between single quotes.
-    return value.replace("'", "'\\''").encode()
+    templated = (
+        f"INSTALL_PYTHON={shlex.quote(sys.executable)}\nHOOKRUN={shlex.quote(hookrun)}\n"
+    ).encode()
+    return before + TEMPLATE_START + templated + TEMPLATE_END + after
 
 
 def is_ours(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
-            return HOOK_ID in handle.read(4096)
+            head = handle.read(4096)
     except OSError:
         return False
+    return any(ID_PREFIX + known in head for known in (CURRENT_HASH, *PRIOR_HASHES))
 
 
 @dataclass
@@ -91,9 +105,9 @@ def install_hooks(repo: Repo, *, allow_hooks_path: bool = False) -> InstallRepor
     check_hooks_path(repo, allow_hooks_path)
     report = InstallReport(repo.hooks_dir)
     os.makedirs(repo.hooks_dir, exist_ok=True)
+    script = render_hook()
     for name in HOOKS:
         path = os.path.join(repo.hooks_dir, name)
-        script = render_hook(name)
         if os.path.lexists(path) and not is_ours(path):
             legacy = path + LEGACY_SUFFIX
             if os.path.lexists(legacy):

@@ -1,4 +1,4 @@
-"""git-taskstore inside real git: the merge driver, resolve, the five hooks, fresh clones.
+"""git-taskstore inside real git: merges, rebases and resolve through the driver, fresh clones.
 
 Every test drives the real `git` binary in a temporary repository wired by
 `git taskstore init`, so git itself starts `git-taskstore-merge` and the hooks, found on
@@ -9,24 +9,29 @@ PATH exactly as a user's shell would find them. Records are written through the 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import stat
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from testing import Result, cli, commit_all, git, init_repo
+from testing import Result, cli, git
+from testing.repos import (
+    TASKS,
+    TASKS_REL,
+    append_raw,
+    freshness,
+    line,
+    new_repo,
+    ok,
+    on_branch,
+    run_git,
+    seed_t1,
+    state,
+    tasks_of,
+)
 
-from git_taskstore import Collection, Record, Store
-from git_taskstore.hooks import HOOKS, LEGACY_SUFFIX
+from git_taskstore import Record, Store
 
-TASKS = Path(".taskstore") / "tasks.jsonl"
-TASKS_REL = TASKS.as_posix()
 State = dict[str, dict[str, dict[str, Any]]]  # collection -> id -> record
 
 
@@ -46,97 +51,11 @@ class Task(Record):
     status: str = "open"
 
 
-def run_git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    """Real git whose failure is an expected outcome: exit code and both streams."""
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result
-    assert "Traceback" not in result.out + result.err, result
-    return result
-
-
-def new_repo(path: Path, *, hooks: bool = True) -> Path:
-    """A repository with an initialised store (driver, attribute, hooks), committed."""
-    init_repo(path)
-    ok(cli("init", *([] if hooks else ["--no-hooks"]), cwd=path))
-    commit_all(path, "init taskstore")
-    return path
-
-
-@contextmanager
-def on_branch(repo: Path, name: str, start: str | None = None) -> Iterator[Store]:
-    """Check out ``name`` (created at ``start`` if given), yield the store, then commit."""
-    if start is None:
-        git(repo, "checkout", "-q", name)
-    else:
-        git(repo, "checkout", "-q", "-b", name, start)
-    with Store.open(repo, create=False) as store:
-        yield store
-    commit_all(repo, f"work on {name}")
-
-
-def seed_t1(repo: Path) -> dict[str, Any]:
-    """Commit t1 and t2 on main."""
-    with on_branch(repo, "main") as s:
-        t1 = tasks_of(s).put({"id": "t1", "title": "a", "status": "open"})
-        tasks_of(s).put({"id": "t2", "title": "b", "status": "open"})
-    return t1
-
-
-def tasks_of(store: Store) -> Collection:
-    return store.collection("tasks")
-
-
-def state(repo: Path, collection: str = "tasks") -> dict[str, dict[str, Any]]:
-    """The live records of a collection, read back through the store: id -> record."""
-    with Store.open(repo, create=False) as store:
-        return {r["id"]: r for r in store.collection(collection).list()}
-
-
 def full_state(repo: Path) -> State:
     """Every collection with live records: collection -> id -> record."""
     with Store.open(repo, create=False) as store:
         every = {name: store.collection(name).list() for name in store.collections()}
     return {name: {r["id"]: r for r in rows} for name, rows in every.items() if rows}
-
-
-def freshness(repo: Path) -> dict[str, str]:
-    """What `git taskstore status` says of each collection, without syncing."""
-    status = json.loads(ok(cli("status", "--json", cwd=repo)).out)
-    return {row["name"]: row["freshness"] for row in status["collections"]}
-
-
-def append_raw(repo: Path, text: str, collection: str = "tasks") -> None:
-    """Write bytes into a JSONL file by hand (a forced tie, a broken line)."""
-    with open(repo / ".taskstore" / f"{collection}.jsonl", "a") as handle:
-        handle.write(text)
-
-
-def line(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":")) + "\n"
-
-
-def hooks_dir(repo: Path) -> Path:
-    return Path(git(repo, "rev-parse", "--path-format=absolute", "--git-path", "hooks").strip())
-
-
-def files_in(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every hook file (not git's *.sample): name -> (bytes, mode)."""
-    return {
-        p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
-        for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.endswith(".sample")
-    }
 
 
 def unmerged(repo: Path) -> list[str]:
@@ -146,27 +65,6 @@ def unmerged(repo: Path) -> list[str]:
 def assert_clean_store(repo: Path) -> None:
     """`check` passes: no markers, no bad lines, a valid cache."""
     ok(cli("check", cwd=repo))
-
-
-def assert_broken_commit_refused(repo: Path) -> None:
-    """The pre-commit hook runs here: a line that does not parse is refused, by name."""
-    before = git(repo, "rev-parse", "HEAD")
-    append_raw(repo, "{not json\n", collection="broken")
-    git(repo, "add", ".taskstore/broken.jsonl")
-    refused = run_git(repo, "commit", "-qm", "broken")
-    assert refused.code != 0, refused
-    assert "commit refused" in refused.err and ".taskstore/broken.jsonl:1" in refused.err, refused
-    assert git(repo, "rev-parse", "HEAD") == before
-    git(repo, "rm", "-qf", ".taskstore/broken.jsonl")
-
-
-def write_hook(folder: Path, name: str, body: str) -> bytes:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    data = f"#!/bin/sh\n{body}\n".encode()
-    path.write_bytes(data)
-    path.chmod(0o755)
-    return data
 
 
 # --- the merge rules, as a merge and as a rebase --------------------------------------------
@@ -570,305 +468,6 @@ def test_bad_jsonl_on_one_side_falls_back_to_a_text_merge(tmp_path: Path) -> Non
     # Both sides are in the file, between markers: never "ours" alone, silently.
     assert "<<<<<<<" in text and ">>>>>>>" in text
     assert line(left) in text and "this line is not JSON\n" in text
-
-
-# --- hooks ------------------------------------------------------------------------------------
-
-
-def test_install_hooks_twice_is_once(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")  # init installed them
-    folder = hooks_dir(repo)
-    first = files_in(folder)
-    assert sorted(first) == sorted(HOOKS)
-    assert all(mode & 0o111 for _, mode in first.values())
-    config = (repo / ".git" / "config").read_bytes()
-    again = ok(cli("install-hooks", cwd=repo))
-    assert "already up to date" in again.out
-    assert files_in(folder) == first
-    second = json.loads(ok(cli("init", "--json", cwd=repo)).out)
-    assert second["changed"] == []
-    assert files_in(folder) == first
-    assert (repo / ".git" / "config").read_bytes() == config
-    assert git(repo, "status", "--porcelain") == ""  # .gitattributes not touched again
-
-    # An older release's hook (ours by its id line) is upgraded in place, not kept aside.
-    (folder / "post-merge").write_bytes(first["post-merge"][0] + b"# older release\n")
-    upgraded = json.loads(ok(cli("install-hooks", "--json", cwd=repo)).out)
-    assert upgraded["written"] == ["post-merge"] and upgraded["kept_aside"] == []
-    assert files_in(folder) == first
-
-
-@pytest.fixture
-def marker(tmp_path: Path) -> Path:
-    return tmp_path / "foreign-hook-ran"
-
-
-def test_foreign_hook_kept_run_and_restored(tmp_path: Path, marker: Path) -> None:
-    repo = init_repo(tmp_path / "repo")
-    folder = hooks_dir(repo)
-    original = write_hook(folder, "pre-commit", f'echo "foreign $#" >> "{marker}"\nexit 0')
-    installed = ok(cli("init", cwd=repo))
-    assert "pre-taskstore" in installed.out
-    assert (folder / f"pre-commit{LEGACY_SUFFIX}").read_bytes() == original
-    commit_all(repo, "init taskstore")
-    assert marker.read_text() == "foreign 0\n"
-
-    # Reinstalling leaves both files alone; the foreign one still runs first, and ours
-    # still refuses a broken file after it.
-    before = files_in(folder)
-    ok(cli("install-hooks", cwd=repo))
-    assert files_in(folder) == before
-    assert_broken_commit_refused(repo)
-    assert marker.read_text() == "foreign 0\nforeign 0\n"
-
-    removed = ok(cli("uninstall-hooks", cwd=repo))
-    assert "put back" in removed.out
-    assert files_in(folder) == {"pre-commit": (original, 0o755)}
-    commit_all(repo, "after uninstall")
-    assert marker.read_text().count("foreign") == 3
-
-
-def test_failing_foreign_hook_still_blocks(tmp_path: Path, marker: Path) -> None:
-    repo = init_repo(tmp_path / "repo")
-    folder = hooks_dir(repo)
-    original = write_hook(
-        folder, "pre-commit", f'echo ran >> "{marker}"\necho "foreign hook says no" >&2\nexit 1'
-    )
-    ok(cli("init", cwd=repo))
-    git(repo, "add", "-A")
-    refused = run_git(repo, "commit", "-qm", "init")
-    assert refused.code != 0, refused
-    assert "foreign hook says no" in refused.err
-    assert marker.read_text() == "ran\n"
-    assert run_git(repo, "rev-parse", "--verify", "-q", "HEAD").code != 0  # nothing committed
-    ok(cli("uninstall-hooks", cwd=repo))
-    assert (folder / "pre-commit").read_bytes() == original
-    assert not (folder / f"pre-commit{LEGACY_SUFFIX}").exists()
-
-
-def test_pre_commit_checks_what_is_staged_from_any_folder(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")
-    seed_t1(repo)
-    sub = repo / "docs"
-    sub.mkdir()
-    (sub / "notes.md").write_text("notes\n")
-    append_raw(repo, "{not json\n")
-    # The broken line is in the work tree only: a commit of something else goes through.
-    git(sub, "add", "notes.md")
-    ok(run_git(sub, "commit", "-qm", "docs"))
-    # Staged from a subfolder, the broken file is refused, and so is a partial commit of it.
-    git(sub, "add", "-A", "..")
-    refused = run_git(sub, "commit", "-qm", "broken")
-    assert refused.code != 0 and f"{TASKS_REL}:3" in refused.err, refused
-    git(sub, "reset", "-q")
-    refused = run_git(sub, "commit", "-qm", "broken", "--", f"../{TASKS_REL}")
-    assert refused.code != 0 and f"{TASKS_REL}:3" in refused.err, refused
-    # --no-verify is the documented bypass.
-    ok(run_git(sub, "commit", "-qam", "broken on purpose", "--no-verify"))
-
-
-def test_install_from_a_subfolder(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo", hooks=False)
-    assert files_in(hooks_dir(repo)) == {}
-    deep = repo / "src" / "deep"
-    deep.mkdir(parents=True)
-    out = ok(cli("install-hooks", "--json", cwd=deep))
-    report = json.loads(out.out)
-    assert Path(report["hooks_dir"]) == repo / ".git" / "hooks"
-    assert sorted(files_in(repo / ".git" / "hooks")) == sorted(HOOKS)
-    status = json.loads(ok(cli("status", "--json", cwd=deep)).out)
-    assert all(status["git"]["hooks"].values())
-    assert status["git"]["warnings"] == []
-
-
-def test_install_from_a_linked_worktree(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo", hooks=False)
-    with on_branch(repo, "main") as s:
-        tasks_of(s).put({"id": "t1", "title": "a", "status": "open"})
-    wt = tmp_path / "wt"
-    git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))
-    ok(cli("install-hooks", cwd=wt))
-    common = repo / ".git" / "hooks"
-    assert sorted(files_in(common)) == sorted(HOOKS)
-    assert not (repo / ".git" / "worktrees" / "wt" / "hooks").exists()
-
-    # They run in the worktree: a broken file is refused there...
-    assert_broken_commit_refused(wt)
-    # ...a merge there is record-level (the driver config is shared) and syncs its cache.
-    with on_branch(wt, "feature") as s:
-        tasks_of(s).put({"id": "t1", "status": "done"}, merge=True)
-    with on_branch(repo, "main") as s:
-        tasks_of(s).put({"id": "t1", "title": "A"}, merge=True)
-    ok(run_git(wt, "merge", "--no-edit", "main"))
-    assert freshness(wt) == {"tasks": "fresh"}
-    t1 = state(wt)["t1"]
-    assert (t1["title"], t1["status"]) == ("A", "done")
-
-
-def test_core_hooks_path_refused_with_a_hint_then_honoured(tmp_path: Path) -> None:
-    repo = init_repo(tmp_path / "repo")
-    git(repo, "config", "core.hooksPath", ".githooks")
-    initialised = ok(cli("init", cwd=repo))  # the store and driver still get set up
-    assert "core.hooksPath" in initialised.err
-    refused = cli("install-hooks", cwd=repo)
-    assert refused.code == 1, refused
-    assert "core.hooksPath" in refused.err and "--hooks-path" in refused.err, refused
-    assert not (repo / ".githooks").exists()
-    assert files_in(repo / ".git" / "hooks") == {}
-
-    sub = repo / "sub"
-    sub.mkdir()
-    ok(cli("install-hooks", "--hooks-path", cwd=sub))
-    assert sorted(files_in(repo / ".githooks")) == sorted(HOOKS)
-    status = json.loads(ok(cli("status", "--json", cwd=repo)).out)["git"]
-    assert all(status["hooks"].values()) and status["warnings"] == []
-    assert files_in(repo / ".git" / "hooks") == {}
-    git(repo, "add", "-A")
-    git(repo, "reset", "-q", "--", ".githooks")
-    git(repo, "commit", "-qm", "init")
-    assert_broken_commit_refused(repo)
-
-
-def test_checkout_and_rebase_leave_the_cache_fresh(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")
-    seed_t1(repo)
-    with on_branch(repo, "feature", "main") as s:
-        tasks_of(s).put({"id": "t1", "status": "done"}, merge=True)
-        tasks_of(s).put({"id": "t3", "title": "feature"})
-    assert freshness(repo) == {"tasks": "fresh"}
-    git(repo, "checkout", "-q", "main")
-    assert freshness(repo) == {"tasks": "fresh"}
-    assert set(state(repo)) == {"t1", "t2"}
-    with on_branch(repo, "main") as s:
-        tasks_of(s).put({"id": "t1", "title": "A"}, merge=True)
-    git(repo, "checkout", "-q", "feature")
-    assert freshness(repo) == {"tasks": "fresh"}
-    ok(run_git(repo, "rebase", "main"))
-    assert freshness(repo) == {"tasks": "fresh"}
-    t1 = state(repo)["t1"]
-    assert (t1["title"], t1["status"]) == ("A", "done")
-
-    # Without the hooks the same checkout leaves the cache stale: the checks above bite.
-    ok(cli("uninstall-hooks", cwd=repo))
-    git(repo, "checkout", "-q", "main")
-    assert freshness(repo) == {"tasks": "stale"}
-
-
-def test_checkout_of_a_commit_without_the_store(tmp_path: Path) -> None:
-    """An old branch (or a bisect step) from before the store: there and back again."""
-    repo = init_repo(tmp_path / "repo")
-    (repo / "README").write_text("old\n")
-    commit_all(repo, "before the store")
-    git(repo, "branch", "old")
-    ok(cli("init", cwd=repo))
-    seed_t1(repo)
-    before = state(repo)
-
-    git(repo, "checkout", "-q", "old")
-    # Only the untracked cache is left: no store file was written back by a hook.
-    assert not (repo / ".taskstore" / ".version").exists()
-    assert not (repo / ".taskstore" / ".gitignore").exists()
-    (repo / "README").write_text("old, edited\n")
-    git(repo, "commit", "-qam", "work on the old branch")  # pre-commit runs here too
-    assert not (repo / ".taskstore" / ".version").exists()
-
-    ok(run_git(repo, "checkout", "-q", "main"))
-    assert freshness(repo) == {"tasks": "fresh"}
-    assert state(repo) == before
-    assert git(repo, "status", "--porcelain") == ""
-
-
-def test_pre_push_warns_and_blocks_only_when_asked(tmp_path: Path, marker: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    repo = new_repo(tmp_path / "repo")
-    # A foreign pre-push hook gets the same stdin as ours (the refs being pushed).
-    write_hook(hooks_dir(repo), f"pre-push{LEGACY_SUFFIX}", f'cat >> "{marker}"')
-    git(repo, "remote", "add", "origin", str(remote))
-    clean = ok(run_git(repo, "push", "-q", "origin", "main"))
-    assert "warning" not in clean.err
-    assert "refs/heads/main" in marker.read_text()
-
-    seed_t1(repo)
-    append_raw(repo, "{not json\n")
-    git(repo, "commit", "-q", "--no-verify", "-am", "broken")
-    warned = ok(run_git(repo, "push", "-q", "origin", "main"))
-    assert f"{TASKS_REL}:3" in warned.err and "prePushBlock" in warned.err, warned
-    assert git(remote, "rev-parse", "main") == git(repo, "rev-parse", "main")
-
-    git(repo, "config", "taskstore.prePushBlock", "true")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "more")
-    blocked = run_git(repo, "push", "-q", "origin", "main")
-    assert blocked.code != 0, blocked
-    assert "push refused" in blocked.err and f"{TASKS_REL}:3" in blocked.err, blocked
-    assert git(remote, "rev-parse", "main") != git(repo, "rev-parse", "main")
-
-
-def path_without_git_taskstore() -> str:
-    dirs = [
-        d
-        for d in os.environ["PATH"].split(os.pathsep)
-        if d and not os.path.exists(os.path.join(d, "git-taskstore"))
-    ]
-    assert shutil.which("git", path=os.pathsep.join(dirs)), "git must stay reachable"
-    return os.pathsep.join(dirs)
-
-
-def break_hooks(repo: Path) -> None:
-    """Point every installed hook at an interpreter and a hookrun.py that are gone."""
-    folder = hooks_dir(repo)
-    for name in HOOKS:
-        text = (folder / name).read_text().splitlines(keepends=True)
-        text = [
-            "INSTALL_PYTHON='/nonexistent/python'\n"
-            if x.startswith("INSTALL_PYTHON=")
-            else "HOOKRUN='/nonexistent/hookrun.py'\n"
-            if x.startswith("HOOKRUN=")
-            else x
-            for x in text
-        ]
-        (folder / name).write_text("".join(text))
-
-
-def test_hooks_keep_git_working_when_git_taskstore_is_gone(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")
-    break_hooks(repo)
-    env = {"PATH": path_without_git_taskstore()}
-    append_raw(repo, line({"id": "t9", "title": "by hand", "updated_at": 1}))
-    git(repo, "add", "-A")
-    committed = ok(run_git(repo, "commit", "-m", "no tool", env=env))
-    assert "warning: git-taskstore is not installed" in committed.err, committed
-    switched = ok(run_git(repo, "checkout", "-b", "other", env=env))
-    assert "post-checkout hook did nothing" in switched.err, switched
-
-
-def test_hooks_fall_back_to_git_taskstore_on_path(tmp_path: Path) -> None:
-    """A venv that moved: the recorded interpreter is gone, `git-taskstore` on PATH works."""
-    repo = new_repo(tmp_path / "repo")
-    break_hooks(repo)
-    assert_broken_commit_refused(repo)
-    seed_t1(repo)
-    with on_branch(repo, "feature", "main") as s:
-        tasks_of(s).put({"id": "t1", "status": "done"}, merge=True)
-    git(repo, "checkout", "-q", "main")
-    assert freshness(repo) == {"tasks": "fresh"}
-
-
-def test_merge_without_the_driver_on_path_never_keeps_ours_silently(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")
-    seed_t1(repo)
-    with on_branch(repo, "left", "main") as s:
-        tasks_of(s).put({"id": "t1", "status": "done"}, merge=True)
-    with on_branch(repo, "right", "main") as s:
-        tasks_of(s).put({"id": "t3", "title": "only on right"})
-    git(repo, "checkout", "-q", "left")
-    merged = run_git(
-        repo, "merge", "--no-edit", "right", env={"PATH": path_without_git_taskstore()}
-    )
-    text = (repo / TASKS).read_text()
-    if merged.code != 0:
-        assert "<<<<<<<" in text, "a conflict was reported, but the file holds ours only"
-    assert '"t3"' in text, "theirs' record is gone"
 
 
 # --- a fresh clone ----------------------------------------------------------------------------
