@@ -409,7 +409,7 @@ def bench_memory(n: int, work: str) -> dict[str, Any]:
 def single_writes(records: list[dict[str, Any]], folder: str, debounce_ms: int) -> dict[str, Any]:
     with Store.open(folder, debounce_ms=debounce_ms) as store:
         tasks = store.collection(COLLECTION)
-        tasks.put({"id": "warm-up"})  # creates the file and the table, imports filelock
+        tasks.put({"id": "warm-up"})  # creates the file and the table
         store.flush()
         gc.collect()
         t0 = clock()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 # Names are resolved on first use: the CLI, the hooks and the merge driver start as fresh
-# processes, and `git taskstore --version` should not pay for sqlite3 and filelock.
+# processes, and `git taskstore --version` should not pay for sqlite3.
 _EXPORTS = {
     "Store": "store",
     "Collection": "store",

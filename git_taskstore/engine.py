@@ -22,7 +22,7 @@ from .cache import Cache, CacheCorrupt, Row
 from .errors import ConflictMarkersError, TaskstoreError
 from .freshness import EMPTY_STATE, Digest
 from .gcpause import gc_paused
-from .locking import Lock, file_lock
+from .locking import FlockLock
 from .paths import DB_NAME, LOCK_NAME, display_path
 from .records import Filter
 from .sync import SyncResult
@@ -47,7 +47,7 @@ class Engine:
         # Held around every use of the cache connection and the lock (threads).
         self.mutex = threading.RLock()
         self.cache = self._open_cache()
-        self._lock: Lock | None = None
+        self._lock: FlockLock | None = None
         self._ignores_checked = False
         self.closed = False
 
@@ -70,7 +70,7 @@ class Engine:
         """Hold the store's write lock (re-entrant within a thread)."""
         with self.mutex:
             if self._lock is None:
-                self._lock = file_lock(os.path.join(self.path, LOCK_NAME), LOCK_TIMEOUT_S)
+                self._lock = FlockLock(os.path.join(self.path, LOCK_NAME), LOCK_TIMEOUT_S)
             try:
                 self._lock.acquire()
             except TimeoutError:

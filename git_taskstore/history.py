@@ -18,14 +18,25 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pygit2
+from pygit2.enums import SortMode
 
 from .errors import NotFoundError, TaskstoreError
-from .jsonl import COLLECTION_RE, SUFFIX, BadLine, Winner, reduce_lines, validate_collection
+from .jsonl import (
+    COLLECTION_RE,
+    SUFFIX,
+    BadLine,
+    Winner,
+    loads,
+    reduce_lines,
+    same_json,
+    validate_collection,
+    validate_id,
+)
+from .layout import list_files
 from .paths import STORE_DIRNAME, display_path
-
-if TYPE_CHECKING:
-    import pygit2
 
 log = logging.getLogger("git_taskstore")
 
@@ -135,26 +146,13 @@ class CollectionDiff:
 # --- comparing versions --------------------------------------------------------------------
 
 
-def same_value(a: Any, b: Any) -> bool:
-    """JSON equality: unlike ==, true is not 1 and 1.0 is not 1 (they differ on disk)."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(map(same_value, a, b))
-    return bool(a == b)
-
-
 def field_changes(old: Record | None, new: Record | None) -> FieldChanges:
     old = old or {}
     new = new or {}
     return FieldChanges(
         added={k: v for k, v in new.items() if k not in old},
         removed={k: v for k, v in old.items() if k not in new},
-        changed={k: (old[k], v) for k, v in new.items() if k in old and not same_value(old[k], v)},
+        changed={k: (old[k], v) for k, v in new.items() if k in old and not same_json(old[k], v)},
     )
 
 
@@ -179,7 +177,6 @@ def _action(old: Record | None, new: Record | None) -> tuple[str, FieldChanges]:
 
 def _open(repo_dir: str, store_dir: str | None) -> tuple[pygit2.Repository, str, str]:
     """The repository, the store folder, and the store's path in trees ("" or "a/b/")."""
-    import pygit2
 
     start = os.path.abspath(repo_dir)
     try:
@@ -213,7 +210,6 @@ def _trusting_reads() -> Iterator[None]:
     Corruption is what `git fsck` is for. The option is process-wide and has no getter;
     it is put back to libgit2's default afterwards.
     """
-    import pygit2
 
     pygit2.settings.enable_strict_hash_verification(False)
     try:
@@ -224,7 +220,6 @@ def _trusting_reads() -> Iterator[None]:
 
 def _tree_collections(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> dict[str, Any]:
     """Collection name -> blob id of its file in ``tree``, sorted by name."""
-    import pygit2
 
     folder: pygit2.Object = tree
     if prefix:
@@ -247,20 +242,13 @@ def _tree_collections(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -
 def _worktree_collections(store: str) -> dict[str, str]:
     """Collection name -> path of its file in the store folder on disk, sorted by name."""
     try:
-        entries = list(os.scandir(store))
+        names = list_files(store).collections
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    found = {}
-    for entry in entries:
-        if entry.name.endswith(SUFFIX) and entry.is_file():
-            collection = entry.name[: -len(SUFFIX)]
-            if COLLECTION_RE.fullmatch(collection):
-                found[collection] = entry.path
-    return dict(sorted(found.items()))
+    return {name: os.path.join(store, name + SUFFIX) for name in names}
 
 
 def _resolve_tree(repo: pygit2.Repository, rev: str) -> pygit2.Tree:
-    import pygit2
 
     try:
         obj = repo.revparse_single(rev)
@@ -380,7 +368,6 @@ def _spans_with(data: bytes, needle: bytes) -> list[tuple[int, int]]:
 
 
 def _loads(raw: bytes) -> Record:
-    from .jsonl import loads
 
     value: Record = loads(raw)
     return value
@@ -406,7 +393,6 @@ def record_log(
     newest in history that held it. ``store_dir`` None is ``.taskstore`` at the top of the
     work tree. Raises NotFoundError when no commit holds the record.
     """
-    from .jsonl import validate_id
 
     validate_id(record_id)
     if collection is not None:
@@ -433,8 +419,6 @@ def _walk(
     versions: _Versions,
     max_count: int | None,
 ) -> list[LogEntry]:
-    import pygit2
-    from pygit2.enums import SortMode
 
     blob_of_commit: dict[Any, Any] = {}
 
@@ -467,9 +451,9 @@ def _walk(
             continue
         new = versions.of_blob(blob)
         old = versions.of_blob(parent_blob)
-        if same_value(new, old):
+        if same_json(new, old):
             continue
-        if any(same_value(new, versions.of_blob(blob_at(p))) for p in parent_ids[1:]):
+        if any(same_json(new, versions.of_blob(blob_at(p))) for p in parent_ids[1:]):
             continue
         action, changes = _action(old, new)
         author = commit.author
@@ -496,8 +480,6 @@ def _walk(
 
 def _find_collection(repo: pygit2.Repository, prefix: str, versions: _Versions, store: str) -> str:
     """The first collection at HEAD whose file holds the id, else the newest in history."""
-    import pygit2
-    from pygit2.enums import SortMode
 
     head = repo.head.peel(pygit2.Commit)
     at_head = [
@@ -580,7 +562,6 @@ def _diff(
     files_b: dict[str, Any],
     names: list[str],
 ) -> dict[str, CollectionDiff]:
-    import pygit2
 
     result: dict[str, CollectionDiff] = {}
     for name in names:
