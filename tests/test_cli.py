@@ -1,9 +1,12 @@
-"""The `git taskstore` command line, run as a real process in real git repositories.
+"""The `git taskstore` command line in real git repositories.
 
-Every command is exercised through `cli(...)` (a subprocess of `python -m git_taskstore`),
-so exit codes, stdout and stderr are exactly what a user or a script sees. Failures are
-checked for the whole user-visible contract: the exit code, ONE `error: ` line on stderr,
-no traceback, nothing on stdout, and every file of the store byte-for-byte unchanged.
+Every command is exercised through `cli(...)`: `main(argv)` called in this process with
+its own stdin, stdout and stderr, so exit codes, stdout and stderr are what a user or a
+script sees, without an interpreter start per call. What only a whole process shows
+(git finding `git taskstore`, start-up, a terminal) goes through `process_cli` or git.
+Failures are checked for the whole user-visible contract: the exit code, ONE `error: `
+line on stderr, no traceback, nothing on stdout, and every file of the store
+byte-for-byte unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from testing import (
     CACHE_NAMES,
     Result,
     assert_fails,
-    cli,
     commit_all,
     data,
     git,
@@ -29,6 +31,8 @@ from testing import (
     ok,
     snapshot,
 )
+from testing import cli as process_cli
+from testing.inprocess import cli
 
 from git_taskstore import Store, __version__
 from git_taskstore.cli import COMMANDS
@@ -661,8 +665,8 @@ BAD_INPUT = [
     pytest.param(
         ["import", "no-such-file.json"],
         None,
-        1,
-        ["cannot read", "no-such-file.json"],
+        2,
+        ["'no-such-file.json': No such file", "import -h"],
         id="import-missing-file",
     ),
     pytest.param(
@@ -729,7 +733,7 @@ def test_put_with_neither_argument_nor_stdin_is_a_usage_error(repo: Path) -> Non
     finally:
         os.close(follower)
         os.close(leader)
-    assert_fails(Result(proc.returncode, proc.stdout, proc.stderr), 2, "nothing to put", "--help")
+    assert_fails(Result(proc.returncode, proc.stdout, proc.stderr), 2, "nothing to put", "put -h")
     assert snapshot(repo / ".taskstore") == before
 
 
