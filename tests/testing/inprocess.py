@@ -14,9 +14,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import Result
-
 from git_taskstore.entry import main
+
+from . import Result
 
 
 @contextmanager
@@ -44,8 +44,8 @@ def cli(
     """Run ``git taskstore ARGS...`` in-process with its own stdin, stdout and stderr.
 
     Same signature and Result as ``testing.cli``, and input may be bytes; stdin is
-    empty when no input is given (not a terminal, as under a test runner). A bug's exception propagates and
-    fails the test with its traceback.
+    empty when no input is given (not a terminal, as under a test runner). A bug's
+    exception propagates and fails the test with its traceback.
     """
     out, err = io.BytesIO(), io.BytesIO()
     stdin = input.encode() if isinstance(input, str) else input or b""
