@@ -94,7 +94,8 @@ def cli() -> None:
     as does TASKSTORE_DIR.
 
     `git taskstore help COMMAND` (or `git taskstore COMMAND -h`) shows the help of a
-    command; `git taskstore --help` is git's own option and asks for a man page.
+    command. Right after `git taskstore`, --help is git's own option (it asks for a man
+    page): use -h.
 
     Exit codes: 0 success, 1 an expected failure, 2 a usage error.
     """
