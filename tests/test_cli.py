@@ -1,13 +1,17 @@
-"""The `git taskstore` command line, run as a real process in real git repositories.
+"""The `git taskstore` command line in real git repositories.
 
-Every command is exercised through `cli(...)` (a subprocess of `python -m git_taskstore`),
-so exit codes, stdout and stderr are exactly what a user or a script sees. Failures are
-checked for the whole user-visible contract: the exit code, ONE `error: ` line on stderr,
-no traceback, nothing on stdout, and every file of the store byte-for-byte unchanged.
+Every command is exercised through `cli(...)`: `main(argv)` called in this process with
+its own stdin, stdout and stderr, so exit codes, stdout and stderr are what a user or a
+script sees, without an interpreter start per call. What only a whole process shows
+(git finding `git taskstore`, start-up, a terminal) goes through `process_cli` or git.
+Failures are checked for the whole user-visible contract: the exit code, ONE `error: `
+line on stderr, no traceback, nothing on stdout, and every file of the store
+byte-for-byte unchanged.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -21,7 +25,6 @@ from testing import (
     CACHE_NAMES,
     Result,
     assert_fails,
-    cli,
     commit_all,
     data,
     git,
@@ -29,6 +32,7 @@ from testing import (
     ok,
     snapshot,
 )
+from testing.inprocess import cli
 
 from git_taskstore import Store, __version__
 from git_taskstore.cli import COMMANDS
@@ -661,8 +665,8 @@ BAD_INPUT = [
     pytest.param(
         ["import", "no-such-file.json"],
         None,
-        1,
-        ["cannot read", "no-such-file.json"],
+        2,
+        ["'no-such-file.json': No such file", "import -h"],
         id="import-missing-file",
     ),
     pytest.param(
@@ -729,7 +733,7 @@ def test_put_with_neither_argument_nor_stdin_is_a_usage_error(repo: Path) -> Non
     finally:
         os.close(follower)
         os.close(leader)
-    assert_fails(Result(proc.returncode, proc.stdout, proc.stderr), 2, "nothing to put", "--help")
+    assert_fails(Result(proc.returncode, proc.stdout, proc.stderr), 2, "nothing to put", "put -h")
     assert snapshot(repo / ".taskstore") == before
 
 
@@ -955,19 +959,157 @@ def test_a_lost_or_corrupt_cache_is_rebuilt_quietly(repo: Path, damage: str) -> 
     ok(cli("check", cwd=repo))  # and the rebuilt cache is sound
 
 
-# --- version and help ------------------------------------------------------------------
+# --- --store on the git commands ------------------------------------------------------
 
 
-def test_version_and_help(tmp_path: Path) -> None:
+def test_install_and_uninstall_hooks_take_the_repo_of_store(repo: Path, tmp_path: Path) -> None:
+    hooks = repo / ".git" / "hooks"
+    ok(cli("uninstall-hooks", cwd=repo))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    installed = data(
+        cli("install-hooks", "--store", str(repo / ".taskstore"), "--json", cwd=elsewhere)
+    )
+    assert Path(installed["hooks_dir"]).resolve() == hooks.resolve()
+    assert {"pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout"} <= {
+        p.name for p in hooks.iterdir()
+    }
+    # TASKSTORE_DIR does the same; a store folder that does not exist yet is fine.
+    env = {"TASKSTORE_DIR": str(repo / "not-yet" / ".taskstore")}
+    removed = data(cli("uninstall-hooks", "--json", cwd=elsewhere, env=env))
+    assert sorted(removed["removed"]) == sorted(installed["written"])
+    assert not (hooks / "pre-commit").exists()
+    # A store outside git: one line that says so, and how to name another.
+    assert_fails(
+        cli("install-hooks", "--store", str(elsewhere / ".taskstore"), cwd=repo),
+        1,
+        "elsewhere/.taskstore is not inside a git work tree",
+        "--store",
+    )
+
+
+def test_hook_run_works_on_the_store_named(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-store"
+    ok(cli("put", "notes", '{"id": "n1"}', "--store", str(other), cwd=repo))
+    with open(other / "notes.jsonl", "a") as handle:  # as a merge leaves it
+        handle.write('{"id": "n2", "updated_at": 5}\n')
+
+    def freshness() -> str:
+        status = data(cli("status", "--store", str(other), "--json", cwd=repo))
+        return str(status["collections"][0]["freshness"])
+
+    assert freshness() == "stale"
+    ok(cli("hook-run", "post-merge", "0", cwd=repo))  # the repo's own store: not this one
+    assert freshness() == "stale"
+    ok(cli("hook-run", "--store", str(other), "post-merge", "0", cwd=repo))
+    assert freshness() == "fresh"
+    # Before the command name too, as for every command; after HOOK it is the hook's.
+    with open(other / "notes.jsonl", "a") as handle:
+        handle.write('{"id": "n3", "updated_at": 6}\n')
+    ok(cli("--store", str(other), "hook-run", "post-rewrite", "rebase", cwd=repo))
+    assert freshness() == "fresh"
+
+
+def test_merge_takes_store_and_passes_the_files_through(tmp_path: Path) -> None:
+    base = '{"id": "a", "v": 1, "updated_at": 1}\n'
+    (tmp_path / "base").write_text(base)
+    (tmp_path / "-ours").write_text(base + '{"id": "b", "updated_at": 2}\n')
+    (tmp_path / "theirs").write_text(base + '{"id": "c", "updated_at": 3}\n')
+    # A file named like an option after BASE is a file: git names them, not the user.
+    ok(cli("merge", "--store", str(tmp_path / "x"), "base", "-ours", "theirs", cwd=tmp_path))
+    merged = [json.loads(line)["id"] for line in (tmp_path / "-ours").read_text().splitlines()]
+    assert merged == ["a", "b", "c"]
+    assert not (tmp_path / "x").exists()  # the driver opens no store
+
+
+# --- version, help and the process ----------------------------------------------------
+
+
+def git_taskstore(*args: str, cwd: Path) -> Result:
+    """`git taskstore ARGS...` as a user types it: git finds git-taskstore on PATH."""
+    proc = subprocess.run(
+        ["git", "taskstore", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_version_is_the_installed_package_version(tmp_path: Path, venv_first_on_path: None) -> None:
+    installed = importlib.metadata.version("git-taskstore")
+    assert installed == __version__
     for flag in ("--version", "-V"):
-        result = ok(cli(flag, cwd=tmp_path))
-        assert __version__ in result.out and result.err == ""
-    result = ok(cli("--help", cwd=tmp_path))
-    listed = {line.split()[0] for line in result.out.splitlines() if line.startswith("  ")}
-    assert set(COMMANDS) <= listed, result
-    assert "TASKSTORE_DIR" in result.out
+        result = ok(git_taskstore(flag, cwd=tmp_path))
+        assert result.out == f"git-taskstore, version {installed}\n" and result.err == ""
+
+
+def test_version_and_list_import_only_what_they_need(seeded: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from git_taskstore.entry import main\n"
+        "main(sys.argv[1:])\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('click', 'pygit2', 'git_taskstore'))), file=sys.stderr)\n"
+    )
+
+    def loaded(*args: str) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            cwd=seeded,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return set(proc.stderr.split())
+
+    assert not {"click", "git_taskstore.cli", "git_taskstore.store"} & loaded("--version")
+    listed = loaded("list", "tasks", "--where", "status=open", "--limit", "10")
+    assert "git_taskstore.cli.records" in listed
+    assert not {"pygit2", "git_taskstore.git", "git_taskstore.hooks", "git_taskstore.history"} & (
+        listed
+    )
+    assert not {m for m in listed if m.startswith("git_taskstore.cli.")} - {
+        "git_taskstore.cli.common",
+        "git_taskstore.cli.records",
+    }
+
+
+def test_help_through_git(tmp_path: Path, venv_first_on_path: None) -> None:
+    """git turns `git taskstore --help` into `man git-taskstore`: -h and `help` are the
+    ways to the help, and every hint names them."""
+    short = ok(git_taskstore("-h", cwd=tmp_path))
+    listed = {line.split()[0] for line in short.out.splitlines() if line.startswith("  ")}
+    assert set(COMMANDS) <= listed, short
+    assert "TASKSTORE_DIR" in short.out and "git taskstore help COMMAND" in short.out
+    assert ok(git_taskstore("help", cwd=tmp_path)).out == short.out
+    for name in ("list", "help", "hook-run"):
+        assert ok(git_taskstore("help", name, cwd=tmp_path)).out == (
+            ok(git_taskstore(name, "-h", cwd=tmp_path)).out
+        )
+    assert ok(git_taskstore("help", "list", cwd=tmp_path)).out.startswith(
+        "Usage: git taskstore list [OPTIONS] COLLECTION"
+    )
+    assert_fails(git_taskstore("help", "nope", cwd=tmp_path), 2, "no command 'nope'")
+    # A usage error: one line, exit 2, pointing at -h.
+    line = assert_fails(git_taskstore("list", cwd=tmp_path), 2, "COLLECTION")
+    assert line.endswith("(see 'git taskstore list -h')")
+    line = assert_fails(git_taskstore("frobnicate", cwd=tmp_path), 2, "frobnicate")
+    assert line.endswith("(see 'git taskstore -h')")
+    # An expected failure: one line, exit 1.
+    assert_fails(git_taskstore("get", "tasks", "t1", cwd=tmp_path), 1, "no store")
     # No command at all: the help on stderr and exit 2 (a usage error), not an "error:".
-    result = cli(cwd=tmp_path)
+    result = git_taskstore(cwd=tmp_path)
     assert result.code == 2 and result.out == "", result
     assert result.err.startswith("Usage: git taskstore") and "error:" not in result.err, result
     assert set(COMMANDS) <= set(result.err.split())
+
+
+def test_no_hint_sends_anyone_to_dash_dash_help(tmp_path: Path) -> None:
+    # merge and hook-run hand every argument to the driver and the hooks, unread.
+    for name in sorted(set(COMMANDS) - {"merge", "hook-run"}):
+        result = cli(name, "--no-such-option", cwd=tmp_path)
+        line = assert_fails(result, 2, "--no-such-option")
+        assert line.endswith(f"(see 'git taskstore {name} -h')"), line

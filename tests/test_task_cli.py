@@ -1,4 +1,4 @@
-"""The task-model commands of `git taskstore`, run as real processes in real git repos.
+"""The task-model commands of `git taskstore`, called in-process in real git repos.
 
 create-prd, create-task-spec, create-execution, create-dependency, create-workflow,
 set-status, list-prds, list-task-specs, list-executions, show, describe, and what the
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import CACHE_NAMES, Result, assert_fails, cli, data, init_repo, ok, snapshot
+from testing import CACHE_NAMES, Result, assert_fails, data, init_repo, ok, snapshot
+from testing.inprocess import cli
 
 from git_taskstore import Store
 from git_taskstore.taskmodel import PRD, Dependency, Execution, TaskModel, TaskSpec, Workflow
@@ -508,7 +509,9 @@ FAILURES: list[Any] = [
     (["create-prd", ""], None, 1, ["title"]),
     (["create-prd", "T", "--status", "done"], None, 1, ["'done'", ", ".join(
         ("draft", "ready", "active", "in_progress", "complete", "failed", "cancelled"))]),
-    (["create-prd", "T", "--body-file", "no-such.md"], None, 1, ["cannot read no-such.md"]),
+    # click.File opens the file: a missing one is a bad argument (exit 2), named.
+    (["create-prd", "T", "--body-file", "no-such.md"], None, 2,
+     ["--body-file", "'no-such.md': No such file"]),
     (["create-prd"], None, 2, ["TITLE"]),
     (["create-task-spec", "prd-missing", "P"], None, 1, ["no PRD 'prd-missing'"]),
     (["create-task-spec", "{prd}", "P", "--status", "started"], None, 1,
@@ -525,7 +528,7 @@ FAILURES: list[Any] = [
     (["create-workflow", "tdd"], None, 1, ["'tdd' already exists"]),
     (["create-workflow", ""], None, 1, ["name"]),
     (["create-workflow", "x", "--version", "-1"], None, 2, ["--version"]),
-    (["create-workflow", "x", "--content-file", "no-such.md"], None, 1, ["no-such.md"]),
+    (["create-workflow", "x", "--content-file", "no-such.md"], None, 2, ["no-such.md"]),
     (["set-status", "{prd}", "done"], None, 1, ["draft, ready, active"]),
     (["set-status", "{s1}", "ready"], None, 1, ["pending, blocked, running"]),
     (["set-status", "{e1}", "done"], None, 1, ["running, paused, complete, failed, stopped"]),
@@ -580,5 +583,12 @@ def test_a_refused_create_before_init_creates_no_store(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "fresh")
     assert_fails(cli("create-prd", "T", "--status", "bogus", cwd=repo), 1, "draft, ready")
     assert_fails(cli("create-workflow", " ", cwd=repo), 1, "name")
-    assert_fails(cli("create-prd", "T", "--body-file", "nope.md", cwd=repo), 1, "nope.md")
+    assert_fails(cli("create-prd", "T", "--body-file", "nope.md", cwd=repo), 2, "nope.md")
+    (tmp_path / "latin1.md").write_bytes(b"caf\xe9\n")
+    for args in (
+        ["create-prd", "T", "--body-file", str(tmp_path / "latin1.md")],
+        ["create-workflow", "w", "--content-file", "-"],
+    ):
+        stdin = b"caf\xe9\n" if "-" in args else None
+        assert_fails(cli(*args, cwd=repo, input=stdin), 1, "is not UTF-8 text")
     assert not (repo / ".taskstore").exists()

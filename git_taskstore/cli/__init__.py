@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "resolve": "gitcmds:resolve",
     "merge": "gitcmds:merge",
     "hook-run": "gitcmds:hook_run",
+    "help": "helpcmd:help_",
     "create-prd": "tasks:create_prd",
     "create-task-spec": "tasks:create_task_spec",
     "create-execution": "tasks:create_execution",
@@ -92,6 +93,10 @@ def cli() -> None:
     Every command takes --store DIR (after the command name) to work on another store,
     as does TASKSTORE_DIR.
 
+    `git taskstore help COMMAND` (or `git taskstore COMMAND -h`) shows the help of a
+    command. Right after `git taskstore`, --help is git's own option (it asks for a man
+    page): use -h.
+
     Exit codes: 0 success, 1 an expected failure, 2 a usage error.
     """
 
@@ -101,6 +106,17 @@ def _use_store(value: str | None) -> None:
     # every command reads TASKSTORE_DIR when it is given no --store of its own.
     if value:
         os.environ["TASKSTORE_DIR"] = value
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to sys.stderr as it is when the record is made, so that a caller
+    that swaps sys.stderr (main() called in-process, by tests or another tool) gets it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 class _Formatter(logging.Formatter):
@@ -113,7 +129,7 @@ class _Formatter(logging.Formatter):
 def _setup_logging() -> None:
     logger = logging.getLogger("git_taskstore")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_Formatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
@@ -134,14 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             # `git taskstore` alone (click >= 8.2): the help on stderr and exit 2, as
-            # click does; wrapped as below it printed "error: Usage: ..." and the whole
-            # help as one "error" ending in "(see 'git taskstore --help')".
+            # click does, not one "error:" line holding the whole help.
             click.echo(exc.format_message(), err=True)
             return 2
-        # One line, like every other error, with the way to more help.
+        # One line, like every other error, with the way to more help: -h, because git
+        # turns `git taskstore --help` into `man git-taskstore`.
         hint = ""
         if exc.ctx is not None:
-            hint = f" (see '{exc.ctx.command_path} --help')"
+            hint = f" (see '{exc.ctx.command_path} -h')"
         click.echo(f"error: {exc.format_message()}{hint}", err=True)
         return 2
     except click.ClickException as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -32,6 +32,22 @@ def json_option(fn: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
     )(fn)
+
+
+def source_name(handle: IO[bytes]) -> str:
+    """How errors name what a click.File argument opened: its path, or stdin for -."""
+    name = getattr(handle, "name", None)
+    return name if isinstance(name, str) and not name.startswith("<") else "stdin"
+
+
+def read_text(handle: IO[bytes]) -> str:
+    """The whole of a click.File("rb") as UTF-8 text, its bytes as they are."""
+    from ..errors import ValidationError
+
+    try:
+        return handle.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{source_name(handle)} is not UTF-8 text") from None
 
 
 def open_store(store_dir: str | None, *, create: bool = False) -> Store:

@@ -15,13 +15,23 @@ if TYPE_CHECKING:
     from ..hooks import InstallReport
 
 
-def require_repo() -> Repo:
+def require_repo(store_dir: str | None) -> Repo:
+    """The work tree that holds the store (--store, TASKSTORE_DIR, or the default one)."""
     from ..errors import TaskstoreError
     from ..git import find_repo
+    from ..paths import default_store_dir, display_path
 
-    repo = find_repo(os.getcwd())
+    store = default_store_dir(explicit=store_dir)
+    # The store folder need not exist yet: ask git from the nearest folder that does.
+    start = os.path.dirname(store)
+    while not os.path.isdir(start) and os.path.dirname(start) != start:
+        start = os.path.dirname(start)
+    repo = find_repo(start)
     if repo is None:
-        raise TaskstoreError("not inside a git work tree: run this in a clone (or `git init`)")
+        raise TaskstoreError(
+            f"{display_path(store)} is not inside a git work tree: run this in a clone "
+            "(or `git init`), or name a store in one with --store"
+        )
     return repo
 
 
@@ -65,28 +75,35 @@ def report_lines(report: InstallReport, verb: str) -> list[str]:
     help="Install into the folder core.hooksPath names (refused by default: another tool "
     "usually manages it).",
 )
+@store_option
 @json_option
-def install_hooks(allow_hooks_path: bool, as_json: bool) -> int:
+def install_hooks(allow_hooks_path: bool, store_dir: str | None, as_json: bool) -> int:
     """Write the five git hooks (idempotent; an existing hook is kept and still runs).
 
     pre-commit refuses conflicted or broken JSONL; post-merge, post-rewrite and
     post-checkout keep the cache fresh; pre-push runs `check`. They go where
-    `git rev-parse --git-path hooks` says, so linked worktrees share them.
+    `git rev-parse --git-path hooks` says, so linked worktrees share them. --store
+    picks the repository: the one holding that store folder. The hooks work on the
+    default store of the repository (or TASKSTORE_DIR as git runs them).
     """
     from ..hooks import install_hooks as install
 
-    repo = require_repo()
+    repo = require_repo(store_dir)
     report = install(repo, allow_hooks_path=allow_hooks_path)
     return print_report(report, as_json)
 
 
 @click.command("uninstall-hooks")
+@store_option
 @json_option
-def uninstall_hooks(as_json: bool) -> int:
-    """Remove git-taskstore's hooks and put back the ones that were there before."""
+def uninstall_hooks(store_dir: str | None, as_json: bool) -> int:
+    """Remove git-taskstore's hooks and put back the ones that were there before.
+
+    --store picks the repository: the one holding that store folder.
+    """
     from ..hooks import uninstall_hooks as uninstall
 
-    repo = require_repo()
+    repo = require_repo(store_dir)
     report = uninstall(repo)
     return print_report(report, as_json)
 
@@ -166,21 +183,39 @@ def _read(path: str) -> bytes:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+# What git hands these two goes through untouched: options are read only before the
+# first argument, so a file or ref named like an option is never taken for one.
+PASSTHROUGH = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+@click.command(context_settings=PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="BASE OURS THEIRS [SIZE [PATH]]")
-def merge(args: tuple[str, ...]) -> int:
+@store_option
+def merge(args: tuple[str, ...], store_dir: str | None) -> int:
     """The merge driver git runs (same as git-taskstore-merge): merge BASE and THEIRS into
-    OURS record by record; exit 0 when clean, 1 when a conflict remains."""
+    OURS record by record; exit 0 when clean, 1 when a conflict remains.
+
+    The driver reads and writes only the three files: --store (before BASE) is accepted
+    as every command accepts it, and opens no store.
+    """
     from ..driver import main as driver_main
 
     return driver_main(list(args))
 
 
-@click.command("hook-run", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def hook_run(args: tuple[str, ...]) -> int:
+@click.command("hook-run", context_settings=PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="HOOK [ARGS]...")
+@store_option
+def hook_run(args: tuple[str, ...], store_dir: str | None) -> int:
     """Run what a git-taskstore hook does: hook-run HOOK [ARGS]... (call it from your own
-    hooks when core.hooksPath is managed by another tool)."""
-    from ..hookrun import main as hook_main
+    hooks when core.hooksPath is managed by another tool).
 
+    --store (before HOOK) names the store the hook works on; the hook runner reads it
+    from TASKSTORE_DIR, which it sets.
+    """
+    from ..hookrun import main as hook_main
+    from ..paths import ENV_STORE
+
+    if store_dir:
+        os.environ[ENV_STORE] = os.path.abspath(store_dir)
     return hook_main(list(args))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from .common import emit_json, format_value, json_option, open_store, print_table, store_option
+from .common import (
+    emit_json,
+    format_value,
+    json_option,
+    open_store,
+    print_table,
+    read_text,
+    store_option,
+)
 
 if TYPE_CHECKING:
     from ..records import Record
@@ -19,22 +26,6 @@ def _model(store_dir: str | None, *, create: bool = False) -> TaskModel:
     from ..taskmodel import TaskModel
 
     return TaskModel(open_store(store_dir, create=create))
-
-
-def _read_body(body_file: str | None) -> str | None:
-    from ..errors import ValidationError
-
-    if body_file is None:
-        return None
-    if body_file == "-":
-        return sys.stdin.read()
-    try:
-        with open(body_file, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {body_file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{body_file} is not UTF-8 text") from None
 
 
 def _emit_created(record: Record, as_json: bool) -> int:
@@ -73,6 +64,7 @@ def _table(rows: Sequence[Record], columns: Sequence[tuple[str, str]], as_json: 
 
 body_option = click.option(
     "--body-file",
+    type=click.File("rb"),
     metavar="FILE|-",
     help="The markdown body (- reads stdin); default: a heading with the title.",
 )
@@ -94,7 +86,7 @@ def create_prd(
     title: str,
     description: str,
     status: str,
-    body_file: str | None,
+    body_file: IO[bytes] | None,
     store_dir: str | None,
     as_json: bool,
 ) -> int:
@@ -104,7 +96,7 @@ def create_prd(
     # A bad status or blank title was refused only after the store had been created, so a
     # failed create-prd before `init` left a .taskstore folder behind.
     PRD(title=title, description=description, status=status).validate()
-    body = _read_body(body_file)
+    body = read_text(body_file) if body_file is not None else None
     model = _model(store_dir, create=True)
     with model.store:
         prd = model.create_prd(title, description=description, status=status, body=body)
@@ -133,13 +125,13 @@ def create_task_spec(
     status: str,
     workflow_name: str | None,
     assigned_to: str | None,
-    body_file: str | None,
+    body_file: IO[bytes] | None,
     store_dir: str | None,
     as_json: bool,
 ) -> int:
     """Create a task spec for phase PHASE of PRD_ID (body in .taskstore/task_specs/); print
     its id. The PRD (and the workflow, if named) must exist."""
-    body = _read_body(body_file)
+    body = read_text(body_file) if body_file is not None else None
     model = _model(store_dir)
     with model.store:
         spec = model.create_task_spec(
@@ -192,14 +184,19 @@ def create_execution(
     help="Its version number.",
 )
 @click.option("--description", default="", help="A one-line summary.")
-@click.option("--content-file", metavar="FILE|-", help="Its content (- reads stdin).")
+@click.option(
+    "--content-file",
+    type=click.File("rb"),
+    metavar="FILE|-",
+    help="Its content (- reads stdin).",
+)
 @store_option
 @json_option
 def create_workflow(
     name: str,
     version: int,
     description: str,
-    content_file: str | None,
+    content_file: IO[bytes] | None,
     store_dir: str | None,
     as_json: bool,
 ) -> int:
@@ -208,7 +205,7 @@ def create_workflow(
 
     # validate before the store is created.
     Workflow(name=name, version=version, description=description).validate()
-    content = _read_body(content_file) or ""
+    content = read_text(content_file) if content_file is not None else ""
     model = _model(store_dir, create=True)
     with model.store:
         workflow = model.create_workflow(

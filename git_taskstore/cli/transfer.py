@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import IO, Any
 
 import click
 
-from .common import emit_json, json_option, open_store, store_option
+from .common import emit_json, json_option, open_store, source_name, store_option
 
 
 @click.command()
@@ -59,7 +59,7 @@ def export_json(output: str | None, store_dir: str | None) -> int:
 
 
 @click.command("import")
-@click.argument("file", metavar="FILE")
+@click.argument("file", type=click.File("rb"), metavar="FILE")
 @click.option(
     "--collection",
     metavar="NAME",
@@ -67,7 +67,7 @@ def export_json(output: str | None, store_dir: str | None) -> int:
 )
 @store_option
 @json_option
-def import_(file: str, collection: str | None, store_dir: str | None, as_json: bool) -> int:
+def import_(file: IO[bytes], collection: str | None, store_dir: str | None, as_json: bool) -> int:
     """Import records from FILE (- for stdin), keeping their timestamps.
 
     FILE is what export-json writes ({"collection": [records]}), or, with --collection,
@@ -78,7 +78,8 @@ def import_(file: str, collection: str | None, store_dir: str | None, as_json: b
     from ..errors import ValidationError
     from ..jsonl import loads, validate_collection
 
-    data = _read_input(file)
+    data = file.read()
+    source = source_name(file)
     payload: Any
     if collection is not None:
         validate_collection(collection)
@@ -87,20 +88,18 @@ def import_(file: str, collection: str | None, store_dir: str | None, as_json: b
         except ValueError:
             from .records import _parse_records
 
-            # Errors name the line as stdin:N when FILE is "-" (it said "-: ...", no line).
-            source = "stdin" if file == "-" else file
             payload = {collection: _parse_records(data.decode("utf-8", "replace"), source)}
     else:
         try:
             payload = loads(data)
         except ValueError as exc:
             raise ValidationError(
-                f"{file}: not valid JSON ({str(exc).split(':')[0]}); for JSON lines "
+                f"{source}: not valid JSON ({str(exc).split(':')[0]}); for JSON lines "
                 "give --collection NAME"
             ) from None
         if not isinstance(payload, dict):
             raise ValidationError(
-                f"{file}: expected an object of collections (as export-json writes); "
+                f"{source}: expected an object of collections (as export-json writes); "
                 "for an array of records give --collection NAME"
             )
     with open_store(store_dir, create=True) as store:
@@ -123,18 +122,6 @@ def import_(file: str, collection: str | None, store_dir: str | None, as_json: b
             )
         )
     return 0
-
-
-def _read_input(file: str) -> bytes:
-    from ..errors import ValidationError
-
-    if file == "-":
-        return sys.stdin.buffer.read()
-    try:
-        with open(file, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
 
 
 def _records_of(value: Any) -> list[Any]:
