@@ -12,7 +12,9 @@ them is a disposable query cache.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# Not typing's: this package is the first import of every hook and merge, and nothing else
+# on the merge driver's path imports typing. mypy treats this name as typing's.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .errors import (
         AlreadyExistsError,
         ConflictMarkersError,

@@ -13,18 +13,16 @@ deleted while it holds them loses them (``git taskstore flush`` first).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 
+from . import log
 from .cache import Current
 from .engine import Engine
 from .errors import ValidationError
 from .writes import Request, by_collection, ids_of, plan
-
-log = logging.getLogger("git_taskstore")
 
 
 class _NotFresh(Exception):

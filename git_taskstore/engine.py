@@ -9,7 +9,6 @@ Everything is decided, and anything refused has raised, before the first byte is
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
-from . import jsonl, layout, sync
+from . import jsonl, layout, log, sync
 from .cache import Cache, CacheCorrupt, Row
 from .errors import ConflictMarkersError, TaskstoreError
 from .freshness import EMPTY_STATE, Digest
@@ -27,8 +26,6 @@ from .paths import DB_NAME, LOCK_NAME, display_path
 from .records import Filter
 from .sync import SyncResult
 from .writes import Request, by_collection, ids_of, plan
-
-log = logging.getLogger("git_taskstore")
 
 T = TypeVar("T")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import pygit2
 from pygit2.enums import SortMode
 
+from . import log
 from .errors import NotFoundError, TaskstoreError
 from .jsonl import (
     COLLECTION_RE,
@@ -37,8 +37,6 @@ from .jsonl import (
 )
 from .layout import list_files
 from .paths import STORE_DIRNAME, display_path
-
-log = logging.getLogger("git_taskstore")
 
 Record = dict[str, Any]
 

@@ -4,16 +4,13 @@ which of its files are collections.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from . import jsonl
+from . import jsonl, log
 from .errors import StorePathError, StoreVersionError
 from .paths import UNTRACKED_NAMES, VERSION_NAME, display_path
-
-log = logging.getLogger("git_taskstore")
 
 # The schema version this release writes. Version 1 is the Rust crate's layout.
 SCHEMA_VERSION = 1

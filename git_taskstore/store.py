@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import builtins
-import logging
 import os
 import threading
 import time
@@ -21,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import debounce, jsonl, layout, maintenance
+from . import debounce, jsonl, layout, log, maintenance
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
 from .errors import TaskstoreError, ValidationError
@@ -34,8 +33,6 @@ from .writes import Request, make_request
 
 if TYPE_CHECKING:
     from .maintenance import Check, CollectionStatus, CompactResult, ImportResult, Problem
-
-log = logging.getLogger("git_taskstore")
 
 R = TypeVar("R", bound=Record)
 

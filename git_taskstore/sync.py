@@ -9,14 +9,13 @@ The caller holds the store's write lock around :func:`sync`; :func:`needs_sync` 
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import jsonl
+from . import jsonl, log
 from .cache import Cache, Row
 from .freshness import (
     EMPTY_STATE,
@@ -30,8 +29,6 @@ from .freshness import (
 from .gcpause import gc_paused
 from .jsonl import BadLine, Winner
 from .paths import display_path
-
-log = logging.getLogger("git_taskstore")
 
 # At most this many bad lines are named one by one in the log per sync.
 MAX_LOGGED_BAD_LINES = 5

@@ -9,15 +9,17 @@ that a hook or ``--version`` does not load every module.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import __version__
+if TYPE_CHECKING:
+    import logging
+
+from .. import __version__, log
 
 # name -> "module:function", imported when the command runs (or for --help).
 COMMANDS: dict[str, str] = {
@@ -108,37 +110,15 @@ def _use_store(value: str | None) -> None:
         os.environ["TASKSTORE_DIR"] = value
 
 
-class _StderrHandler(logging.Handler):
-    """Writes each record to sys.stderr as it is when the record is made, so that a caller
-    that swaps sys.stderr (main() called in-process, by tests or another tool) gets it."""
+def _install_log_handler(logger: logging.Logger) -> None:  # on the first message
+    from .logs import install
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(self.format(record) + "\n")
-        except Exception:
-            self.handleError(record)
-
-
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        # INFO is what the core says in passing (a rebuilt cache, a migration): a note.
-        label = "note" if record.levelno < logging.WARNING else record.levelname.lower()
-        return f"{label}: {record.getMessage()}"
-
-
-def _setup_logging() -> None:
-    logger = logging.getLogger("git_taskstore")
-    if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(_Formatter())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    install(logger)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``git-taskstore``; returns the exit code."""
-    _setup_logging()
+    log.configure(_install_log_handler)
     try:
         result: Any = cli.main(
             args=list(argv) if argv is not None else None,
