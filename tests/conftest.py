@@ -1,54 +1,51 @@
-"""A sealed environment for every test: no user config, fixed identities and dates."""
+"""Every test runs sealed (see testing.sealed) and fails if it writes into the real home."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testing.sealed import home_entries, outside, seal
 
 from git_taskstore import Store
 
+pytest_plugins = ("pytester",)
 
-@pytest.fixture(autouse=True, scope="session")
-def sealed_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("home")
-    saved = dict(os.environ)
-    for key in list(os.environ):
-        # git exports these into hooks; a test run from a hook must not touch that repo.
-        if key.startswith(("GIT_", "TASKSTORE_")):
-            del os.environ[key]
-    os.environ.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test Author",
-        GIT_AUTHOR_EMAIL="author@example.com",
-        GIT_AUTHOR_DATE="2026-01-01T00:00:00+00:00",
-        GIT_COMMITTER_NAME="Test Committer",
-        GIT_COMMITTER_EMAIL="committer@example.com",
-        GIT_COMMITTER_DATE="2026-01-01T00:00:00+00:00",
-        GIT_EDITOR="false",
-        GIT_PAGER="cat",
-        PAGER="cat",
-        LC_ALL="C.UTF-8",
-    )
-    real_home = Path(saved.get("HOME", "/nonexistent"))
-    before = _home_snapshot(real_home)
-    yield
+_SAVED = pytest.StashKey[tuple[dict[str, str], Path]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Sealed before collection, so module-level code sees the sealed environment too, and
+    # in the xdist controller before it starts its workers, which each seal again.
+    home = Path(tempfile.mkdtemp(prefix="sealed-home-"))
+    config.stash[_SAVED] = (dict(os.environ), home)
+    seal(os.environ, home)
+    # As in the processes the tests start (see seal): the rewritten test modules are cached.
+    sys.dont_write_bytecode = False
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved, home = config.stash[_SAVED]
     os.environ.clear()
     os.environ.update(saved)
-    assert _home_snapshot(real_home) == before, "a test wrote into the real home directory"
+    shutil.rmtree(home, ignore_errors=True)
 
 
-def _home_snapshot(home: Path) -> set[str]:
-    # Only the top level: enough to catch a stray .gitconfig or config folder.
-    try:
-        return {p.name for p in home.iterdir()}
-    except OSError:
-        return set()
+@pytest.fixture(autouse=True)
+def real_home_untouched() -> Iterator[None]:
+    real = outside()["HOME"]
+    before = home_entries(Path(real)) if real else set()
+    yield
+    new = home_entries(Path(real)) - before if real else set()
+    assert not new, (
+        f"a test wrote into the real home {real}: {sorted(new)} (this one, or under xdist"
+        " one running beside it on another worker)"
+    )
 
 
 @pytest.fixture
@@ -58,9 +55,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def venv_first_on_path(sealed_env: None) -> Iterator[None]:
-    """git runs the hooks and git-taskstore-merge by name: they must be this venv's."""
-    saved = os.environ["PATH"]
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + saved
-    yield
-    os.environ["PATH"] = saved
+def venv_first_on_path() -> None:
+    """git runs the hooks and git-taskstore-merge by name: the seal puts this venv's bin
+    first on PATH for every test; a module naming this fixture says it relies on that."""
+    assert os.environ["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)

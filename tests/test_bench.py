@@ -6,7 +6,11 @@ own output (beside a floor measured in the same run), not to assertions on a sha
 
 from __future__ import annotations
 
+import pytest
 from testing import run_bench
+
+# Each starts a whole benchmark run: CI runs them, the default loop skips them.
+pytestmark = pytest.mark.slow
 
 
 def test_bench_sync_runs_at_a_small_size() -> None:

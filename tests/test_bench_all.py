@@ -21,6 +21,10 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 RUN_ALL = BENCH / "run_all.py"
 
+# The two slow tests share one run of every benchmark (the module fixture `small`): one
+# worker runs them both.
+pytestmark = pytest.mark.xdist_group("bench_all")
+
 WRITES_TARGETS = {
     "batch_put_many_vs_floor",
     "batch_create_many_vs_floor",

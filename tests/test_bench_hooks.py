@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from testing import run_bench
+
+# Each starts a whole benchmark run: CI runs them, the default loop skips them.
+pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_hooks.py"
 

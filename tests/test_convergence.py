@@ -29,8 +29,9 @@ SHARED = ("s1", "s2", "s3", "s4")  # every clone edits these every round
 FIELDS = ("status", "title", "owner", "pri")
 
 
-# git runs the hooks and git-taskstore-merge by name: they must be this venv's.
-pytestmark = pytest.mark.usefixtures("venv_first_on_path")
+# git runs the hooks and git-taskstore-merge by name: they must be this venv's. Each test
+# drives several clones through many pulls and pushes: CI runs them, the default loop skips.
+pytestmark = [pytest.mark.usefixtures("venv_first_on_path"), pytest.mark.slow]
 
 
 @dataclass
@@ -186,7 +187,6 @@ def assert_converged(clones: list[Clone], log: list[Write]) -> None:
             assert {k: record.get(k) for k in write.fields} == write.fields, (write, record)
 
 
-@pytest.mark.slow
 def test_three_clones_converge(tmp_path: Path) -> None:
     rng = random.Random(20260101)
     log: list[Write] = []

@@ -29,13 +29,11 @@ from pathlib import Path
 
 import pytest
 from testing import cli, commit_all, git, init_repo
+from testing.sealed import outside
 
 from git_taskstore.paths import UNTRACKED_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
-# Read at import, before the session's sealed_env fixture replaces HOME: where the user's
-# pip config lives (collection imports every test module before any fixture runs).
-_USER_CONFIG_ENV = {name: os.environ.get(name) for name in ("HOME", "XDG_CONFIG_HOME")}
 TIMEOUT = 600  # one environment build, with pip fetching packages, on a slow machine
 
 pytestmark = pytest.mark.slow
@@ -70,7 +68,8 @@ def _user_pip_settings() -> dict[str, str]:
     if os.environ.get("PIP_CONFIG_FILE"):
         return {}  # pip reads that file instead of the per-user one: nothing was lost
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    for name, value in _USER_CONFIG_ENV.items():
+    # HOME and XDG_CONFIG_HOME as they were before the seal: where the user's pip config is.
+    for name, value in outside().items():
         if value is None:
             env.pop(name, None)
         else:
