@@ -224,7 +224,11 @@ def combine(repo: Path, how: str, onto: str, other: str) -> Result:
     return run_git(repo, "rebase", onto)
 
 
-@pytest.mark.parametrize("name", list(RULES))
+# One rule runs by default, every rule in CI: each case is four real merges and rebases.
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=() if name == "field_level" else pytest.mark.slow) for name in RULES],
+)
 def test_merge_rule_through_merge_and_rebase(tmp_path: Path, name: str) -> None:
     repo = new_repo(tmp_path / "a repo")  # a space in the path, for the hooks' quoting
     expected = RULES[name](repo)
@@ -248,6 +252,7 @@ def test_same_line_on_both_sides_is_kept_once(tmp_path: Path) -> None:
     assert records.count(same) == 1
 
 
+@pytest.mark.slow
 def test_criss_cross_merge_is_record_level(tmp_path: Path) -> None:
     """Two branches that merged each other: git first merges the two merge bases into a
     virtual base (calling the driver), then merges against it."""
@@ -278,6 +283,7 @@ def test_criss_cross_merge_is_record_level(tmp_path: Path) -> None:
     assert_clean_store(repo)
 
 
+@pytest.mark.slow
 def test_multi_commit_rebase_matches_merge(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     with on_branch(repo, "main") as s:
@@ -433,6 +439,7 @@ def test_conflict_reported_then_resolved(tmp_path: Path, flag: str | None, winne
         assert statuses[-2:] == ["left", "right"]
 
 
+@pytest.mark.slow
 def test_rebase_conflict_resolved_then_continued(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     conflicting_branches(repo)
@@ -473,6 +480,7 @@ def test_bad_jsonl_on_one_side_falls_back_to_a_text_merge(tmp_path: Path) -> Non
 # --- a fresh clone ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fresh_clone_needs_init_for_the_driver(tmp_path: Path) -> None:
     origin = new_repo(tmp_path / "origin")
     seed_t1(origin)

@@ -154,6 +154,7 @@ def test_install_from_a_subfolder(tmp_path: Path) -> None:
     assert status["git"]["warnings"] == []
 
 
+@pytest.mark.slow
 def test_install_from_a_linked_worktree(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo", hooks=False)
     with on_branch(repo, "main") as s:

@@ -1021,6 +1021,7 @@ def test_a_debounced_write_is_visible_at_once_to_another_process(
     assert current_in_file(path)["a"]["title"] == "second"
 
 
+@pytest.mark.slow
 def test_pending_writes_reach_the_jsonl_only_after_the_quiet_period(
     tmp_path: Path, spawn: Callable[..., Writer]
 ) -> None:
