@@ -233,7 +233,7 @@ def timed_parts() -> Iterator[dict[str, float]]:
         patched.append((owner, name, original))
         setattr(owner, name, wrapper)
 
-    wrap(store_module.Store, "request", "validate")
+    wrap(store_module, "make_request", "validate")
     wrap(engine_module, "plan", "plan")
     wrap(jsonl, "append_lines", "append_fsync")
     wrap(cache_module.Cache, "upsert", "sqlite_upsert")

@@ -53,11 +53,10 @@ def _store_dir() -> str | None:
 
 
 def _is_store(store_dir: str) -> bool:
-    # After checking out a commit from before the store existed, git leaves .taskstore/
-    # behind (the cache files are untracked), but without .version. Opening it as a store
-    # wrote .version and .gitignore into the work tree, untracked files that then made
-    # `git checkout` of any branch with the store refuse ("would be overwritten"). Hooks
-    # open only a real store.
+    # After a checkout of a commit from before the store existed, git leaves .taskstore/
+    # behind (its cache files are untracked) without .version. Opening that as a store
+    # would write .version and .gitignore, untracked files that make a checkout of any
+    # branch with the store refuse ("would be overwritten"): hooks open only a real store.
     from .paths import VERSION_NAME
 
     return os.path.isfile(os.path.join(store_dir, VERSION_NAME))

@@ -1,7 +1,7 @@
 """The Store: the typed and dict-level API over one ``.taskstore`` folder.
 
 A ``put`` reads top to bottom: :class:`Collection` copies and validates the records into a
-request (writes.make_request), then :meth:`Store.submit` holds it in the thread's batch,
+request (writes.make_request), then ``Store._submit`` holds it in the thread's batch,
 records it as pending (debounce.record), or writes it now (engine.Engine.apply: lock,
 sync, plan, append to the JSONL, record in the cache). A read asks the engine, which
 brings the collection's cache up to date with its file first.
@@ -56,31 +56,31 @@ class Collection:
 
     def put(self, record: dict[str, Any], *, merge: bool = False) -> dict[str, Any]:
         """Create or replace a record (or, with merge, update only the fields given)."""
-        return self.store.write(self.name, [record], "patch" if merge else "put")[0]
+        return self.store._write(self.name, [record], "patch" if merge else "put")[0]
 
     def put_many(
         self, records: Sequence[dict[str, Any]], *, merge: bool = False
     ) -> list[dict[str, Any]]:
-        return self.store.write(self.name, list(records), "patch" if merge else "put")
+        return self.store._write(self.name, list(records), "patch" if merge else "put")
 
     def create(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write a new record; AlreadyExistsError if its id holds a live record."""
-        return self.store.write(self.name, [record], "create")[0]
+        return self.store._write(self.name, [record], "create")[0]
 
     def update(self, record: dict[str, Any]) -> dict[str, Any]:
         """Replace a live record; NotFoundError if there is none."""
-        return self.store.write(self.name, [record], "update")[0]
+        return self.store._write(self.name, [record], "update")[0]
 
     def import_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write records keeping their own timestamps; a record is skipped where the store
         holds that version or a newer one. Returns those written."""
-        return self.store.write(self.name, list(records), "import")
+        return self.store._write(self.name, list(records), "import")
 
     def delete(self, record_id: str) -> bool:
         """Append a tombstone; False if there was no live record (inside a batch: True)."""
         jsonl.validate_id(record_id)
-        request = self.store.request(self.name, "delete", [{"id": record_id}])
-        return self.store.submit([request]) or bool(request.written)
+        request = self.store._request(self.name, "delete", [{"id": record_id}])
+        return self.store._submit([request]) or bool(request.written)
 
     def list(
         self,
@@ -238,7 +238,7 @@ class Store:
     def collection(self, name: str) -> Collection:
         return Collection(self, name)
 
-    def request(
+    def _request(
         self,
         collection: str,
         mode: str,
@@ -251,7 +251,7 @@ class Store:
         stamp = now_ms() if batch is None else batch.stamp
         return make_request(collection, mode, records, stamp, None if typed is None else [*typed])
 
-    def write(
+    def _write(
         self, collection: str, records: builtins.list[dict[str, Any]], mode: str
     ) -> builtins.list[dict[str, Any]]:
         """Write dict records of one collection: mode is put, patch, create, update or
@@ -265,12 +265,12 @@ class Store:
                 return [added]
             batch.expect(len(records))  # before the request is made
         with gc_paused() if len(records) > GC_PAUSE_MIN else nullcontext():
-            request = self.request(collection, mode, records)
-            if self.submit([request]):
+            request = self._request(collection, mode, records)
+            if self._submit([request]):
                 return request.records[:]  # a batch may add later calls' records to it
             return request.written
 
-    def submit(self, requests: builtins.list[Request]) -> bool:
+    def _submit(self, requests: builtins.list[Request]) -> bool:
         """Write validated requests now, or hold them until the thread's batch ends (True
         then)."""
         if not requests:
@@ -314,7 +314,7 @@ class Store:
                 yield
             finally:
                 self._batches.batch = None
-            self.submit(batch.requests)
+            self._submit(batch.requests)
         finally:
             batch.resume_gc()
 
@@ -354,7 +354,7 @@ class Store:
         record.validate()
         cls = type(record)
         self._declare(cls)
-        self.submit([self.request(cls.collection(), mode, [record.to_dict()], [record])])
+        self._submit([self._request(cls.collection(), mode, [record.to_dict()], [record])])
         return record
 
     def create_many(self, records: Iterable[R]) -> builtins.list[R]:
@@ -380,7 +380,7 @@ class Store:
                     make_request(cls.collection(), "create", data, stamp, group, first=first)
                 )
                 first += len(group)
-            self.submit(requests)
+            self._submit(requests)
         return records
 
     def get(self, cls: type[R], record_id: str) -> R | None:

@@ -129,6 +129,7 @@ def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_jso
     """
     from ..errors import ValidationError
     from ..jsonl import atomic_write, conflict_marker_line
+    from ..layout import list_files
     from ..maintenance import problems_in
     from ..merge import resolve_conflicts
     from ..paths import default_store_dir, display_path
@@ -137,9 +138,9 @@ def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_jso
         folder = default_store_dir(explicit=store_dir)
         if not os.path.isdir(folder):
             raise ValidationError(f"no store at {display_path(folder)}: nothing to resolve")
-        candidates = sorted(
-            os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".jsonl")
-        )
+        listing = list_files(folder)
+        candidates = [os.path.join(folder, name + ".jsonl") for name in listing.collections]
+        candidates += listing.misnamed
         paths = tuple(p for p in candidates if conflict_marker_line(_read(p)) is not None)
     results = []
     # Everything is checked before the first file is written.
