@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
-from . import jsonl, layout, log, sync
+from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
 from .errors import ConflictMarkersError, TaskstoreError
 from .freshness import EMPTY_STATE, Digest
@@ -56,7 +56,7 @@ class Engine:
     # --- paths and locking --------------------------------------------------------------
 
     def file_path(self, collection: str) -> str:
-        return os.path.join(self.path, collection + jsonl.SUFFIX)
+        return os.path.join(self.path, collection + names.SUFFIX)
 
     def collections(self) -> list[str]:
         """Collections with a JSONL file, sorted by name."""

@@ -24,18 +24,9 @@ from pygit2.enums import SortMode
 
 from . import log
 from .errors import NotFoundError, TaskstoreError
-from .jsonl import (
-    COLLECTION_RE,
-    SUFFIX,
-    BadLine,
-    Winner,
-    loads,
-    reduce_lines,
-    same_json,
-    validate_collection,
-    validate_id,
-)
+from .jsonl import BadLine, Winner, loads, reduce_lines, same_json
 from .layout import list_files
+from .names import COLLECTION_RE, SUFFIX, validate_collection, validate_id
 from .paths import STORE_DIRNAME, display_path
 
 Record = dict[str, Any]

@@ -12,7 +12,6 @@ import itertools
 import json
 import math
 import os
-import re
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import orjson
 
 from .errors import ValidationError
 from .gcpause import gc_pause
+from .names import MAX_ID_BYTES, plain_id, validate_id
 
 # typing is imported by nothing else on the merge driver's path (~12 M instructions of a
 # merge that costs ~150 M); mypy treats this name as typing's.
@@ -30,35 +30,10 @@ if TYPE_CHECKING:
 
     from .freshness import Digest
 
-MAX_ID_BYTES = 256
-COLLECTION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-FIELD_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
-SUFFIX = ".jsonl"
 
 # Lines git writes around a conflict. "=======" alone is also a separator; a JSON object
 # line can never start with any of these.
 _MARKER_PREFIXES = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
-
-
-def validate_collection(name: str) -> str:
-    if not isinstance(name, str) or not COLLECTION_RE.fullmatch(name):
-        raise ValidationError(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '_' or '-'"
-        )
-    return name
-
-
-def validate_field(name: str) -> str:
-    if not isinstance(name, str) or not FIELD_RE.fullmatch(name):
-        raise ValidationError(f"invalid field name {name!r}: use 1-64 letters, digits or '_'")
-    return name
-
-
-def plain_id(value: object) -> bool:
-    """The common, valid id, told at the least cost: a string of 1-64 characters that is
-    not all blank (64 characters cannot exceed 256 bytes of UTF-8). Anything else takes
-    the long way (validate_id, parse_line), which says what is wrong, if anything."""
-    return type(value) is str and 0 < len(value) <= MAX_ID_BYTES // 4 and not value.isspace()
 
 
 def positive_int(value: object) -> bool:
@@ -77,21 +52,6 @@ def same_json(a: Any, b: Any) -> bool:
     if isinstance(a, list):
         return len(a) == len(b) and all(map(same_json, a, b))
     return bool(a == b)
-
-
-def validate_id(value: object) -> str:
-    if plain_id(value):
-        return value  # type: ignore[return-value]
-    if not isinstance(value, str):
-        raise ValidationError(f"record id must be a string, got {type(value).__name__}: {value!r}")
-    if not value.strip():
-        raise ValidationError('record id is blank: give the record a non-empty "id"')
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
-        raise ValidationError(
-            f"record id is {len(value.encode('utf-8', 'surrogatepass'))} bytes long; "
-            f"the limit is {MAX_ID_BYTES}"
-        )
-    return value
 
 
 def lines_of(records: Sequence[object], first: int = 1) -> list[str]:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from . import jsonl, log
+from . import jsonl, log, names
 from .errors import StorePathError, StoreVersionError
 from .paths import UNTRACKED_NAMES, VERSION_NAME, display_path
 
@@ -29,18 +29,18 @@ class Listing(NamedTuple):
 
 def list_files(store_dir: str) -> Listing:
     """The one scan of a store folder: its collections, and the files check reports."""
-    names: list[str] = []
+    found: list[str] = []
     misnamed: list[str] = []
     with os.scandir(store_dir) as entries:
         for entry in entries:
-            if not entry.name.endswith(jsonl.SUFFIX) or not entry.is_file():
+            if not entry.name.endswith(names.SUFFIX) or not entry.is_file():
                 continue
-            name = entry.name[: -len(jsonl.SUFFIX)]
-            if jsonl.COLLECTION_RE.fullmatch(name):
-                names.append(name)
+            name = entry.name[: -len(names.SUFFIX)]
+            if names.COLLECTION_RE.fullmatch(name):
+                found.append(name)
             else:
                 misnamed.append(entry.path)
-    return Listing(sorted(names), sorted(misnamed))
+    return Listing(sorted(found), sorted(misnamed))
 
 
 def prepare(store_dir: str, *, create: bool) -> None:

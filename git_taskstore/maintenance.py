@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl, layout, sync
+from . import jsonl, layout, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
 from .paths import UNTRACKED_NAMES, display_path
 from .writes import make_request
@@ -68,13 +68,13 @@ Check = Callable[["Store", Sequence[str]], list[Problem]]
 
 def compact(engine: Engine, collection: str | None = None) -> list[CompactResult]:
     """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
-    names = [jsonl.validate_collection(collection)] if collection else engine.collections()
+    wanted = [names.validate_collection(collection)] if collection else engine.collections()
     if collection and not os.path.exists(engine.file_path(collection)):
         raise NotFoundError(f"no collection {collection!r} in {display_path(engine.path)}")
 
     def run() -> list[CompactResult]:
         with engine.locked():
-            return [_compact_one(engine, name) for name in names]
+            return [_compact_one(engine, name) for name in wanted]
 
     return engine.guarded(run)
 
@@ -231,7 +231,7 @@ def import_data(store: Store, data: dict[str, list[dict[str, Any]]]) -> ImportRe
     if not isinstance(data, dict):
         raise ValidationError("import data must map collection names to lists of records")
     for name, records in data.items():
-        jsonl.validate_collection(name)
+        names.validate_collection(name)
         if not isinstance(records, list):
             raise ValidationError(f"{name}: expected a list of records")
         make_request(name, "import", records, 0)  # validated before the first write

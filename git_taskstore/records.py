@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from .errors import ValidationError
-from .jsonl import validate_collection, validate_field
+from .names import validate_collection, validate_field
 
 R = TypeVar("R", bound="Record")
 

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import debounce, jsonl, layout, log, maintenance
+from . import debounce, jsonl, layout, log, maintenance, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
 from .errors import TaskstoreError, ValidationError
@@ -46,13 +46,13 @@ class Collection:
 
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
-        self.name = jsonl.validate_collection(name)
+        self.name = names.validate_collection(name)
 
     def __repr__(self) -> str:
         return f"<Collection {self.name!r} of {self.store.path}>"
 
     def get(self, record_id: str) -> dict[str, Any] | None:
-        return self.store.engine.get(self.name, jsonl.validate_id(record_id))
+        return self.store.engine.get(self.name, names.validate_id(record_id))
 
     def put(self, record: dict[str, Any], *, merge: bool = False) -> dict[str, Any]:
         """Create or replace a record (or, with merge, update only the fields given)."""
@@ -78,7 +78,7 @@ class Collection:
 
     def delete(self, record_id: str) -> bool:
         """Append a tombstone; False if there was no live record (inside a batch: True)."""
-        jsonl.validate_id(record_id)
+        names.validate_id(record_id)
         request = self.store._request(self.name, "delete", [{"id": record_id}])
         return self.store._submit([request]) or bool(request.written)
 
@@ -93,7 +93,7 @@ class Collection:
         if limit is not None and limit < 0:
             raise ValidationError(f"limit must be 0 or more, got {limit}")
         if sort:
-            jsonl.validate_field(sort.removeprefix("-"))
+            names.validate_field(sort.removeprefix("-"))
         rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset)
         return [jsonl.loads(row) for row in rows]
 
@@ -102,11 +102,11 @@ class Collection:
 
     def count_by(self, field: str) -> dict[Any, int]:
         """How many live records hold each value of ``field`` (None: null or missing)."""
-        return self.store.engine.count_by(self.name, jsonl.validate_field(field))
+        return self.store.engine.count_by(self.name, names.validate_field(field))
 
     def ensure_index(self, *fields: str) -> int:
         for name in fields:
-            jsonl.validate_field(name)
+            names.validate_field(name)
         return self.store.engine.ensure_indexes(self.name, fields, rebuild=False)
 
 

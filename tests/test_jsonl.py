@@ -15,7 +15,6 @@ from git_taskstore import ValidationError
 from git_taskstore.freshness import Digest
 from git_taskstore.jsonl import (
     APPEND_BLOCK_LINES,
-    MAX_ID_BYTES,
     BadLine,
     Winner,
     append_lines,
@@ -24,10 +23,8 @@ from git_taskstore.jsonl import (
     line_of,
     parse_line,
     reduce_lines,
-    validate_collection,
-    validate_field,
-    validate_id,
 )
+from git_taskstore.names import MAX_ID_BYTES, validate_collection, validate_field, validate_id
 
 
 def line(**fields: object) -> bytes:

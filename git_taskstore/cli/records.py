@@ -84,7 +84,7 @@ def put(
     cat tasks.jsonl | git taskstore put tasks
     """
     from ..errors import ValidationError
-    from ..jsonl import validate_collection
+    from ..names import validate_collection
 
     validate_collection(collection)
     if record is not None:
@@ -216,7 +216,7 @@ def list_(
     git taskstore list tasks --where status=open --where 'priority>=2' --sort -priority
     git taskstore list tasks --where title~oauth --json
     """
-    from ..jsonl import validate_collection, validate_field
+    from ..names import validate_collection, validate_field
     from ..records import Op
 
     validate_collection(collection)

@@ -76,7 +76,8 @@ def import_(file: IO[bytes], collection: str | None, store_dir: str | None, as_j
     the first write.
     """
     from ..errors import ValidationError
-    from ..jsonl import loads, validate_collection
+    from ..jsonl import loads
+    from ..names import validate_collection
 
     data = file.read()
     source = source_name(file)
