@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import NamedTuple
+from collections import namedtuple
+
+# typing's import is a tenth of what a hook with nothing to do costs (probe.py); mypy
+# treats this name as typing's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 # How much of the start and of the end of the already-read bytes is kept to make sure a
 # grown file kept its prefix (an append), rather than being rewritten.
@@ -31,22 +37,34 @@ def racy_window_ns(mtime_ns: int) -> int:
     return 2_000_000_000 if mtime_ns % 1_000_000_000 == 0 else 20_000_000
 
 
-class FileState(NamedTuple):
+if TYPE_CHECKING:
+
+    class _State(NamedTuple):
+        inode: int
+        size: int
+        mtime_ns: int
+        offset: int  # bytes read: the cache reflects exactly data[:offset]
+        lines: int  # newlines in data[:offset]
+        crc: int  # crc32 and adler32 of data[:offset], kept incrementally
+        adler: int
+        head: bytes  # data[:HEAD_BYTES]
+        tail: bytes  # data[offset - TAIL_BYTES:offset]
+        synced_ns: int  # wall clock just before the file was last read
+        bad_lines: int
+        conflict_line: int | None
+
+else:
+    _State = namedtuple(
+        "_State",
+        "inode size mtime_ns offset lines crc adler head tail synced_ns bad_lines conflict_line",
+    )
+
+
+class FileState(_State):
     """What the cache knows of one JSONL file: its stat and how far it has been read (a
     row of the cache's ``files`` table, in its column order)."""
 
-    inode: int
-    size: int
-    mtime_ns: int
-    offset: int  # bytes read: the cache reflects exactly data[:offset]
-    lines: int  # newlines in data[:offset]
-    crc: int  # crc32 and adler32 of data[:offset], kept incrementally
-    adler: int
-    head: bytes  # data[:HEAD_BYTES]
-    tail: bytes  # data[offset - TAIL_BYTES:offset]
-    synced_ns: int  # wall clock just before the file was last read
-    bad_lines: int
-    conflict_line: int | None
+    __slots__ = ()
 
     def matches(self, st: os.stat_result) -> bool:
         """The file is as it was when read to ``offset``, by its stat."""

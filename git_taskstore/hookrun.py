@@ -24,7 +24,8 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not worth its import to a hook; mypy reads it the same
 
 if TYPE_CHECKING:
     from .git import Repo
@@ -63,6 +64,10 @@ def _is_store(store_dir: str) -> bool:
 
 
 def sync_store(store_dir: str) -> int:
+    from .probe import cache_is_fresh
+
+    if cache_is_fresh(store_dir):
+        return 0
     from .store import Store
 
     with Store.open_dir(store_dir, create=False) as store:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from testing.repos import (
     write_hook,
 )
 
+from git_taskstore import Store
 from git_taskstore.hooks import HOOKS, LEGACY_SUFFIX
 
 # git runs the hooks by name: they must be this venv's.
@@ -298,4 +300,27 @@ def test_a_hook_with_nothing_to_do_imports_no_store(tmp_path: Path) -> None:
     )
     assert out.stdout == "0 []\n", out
     assert set(HOOKS) <= set(files_in(hooks_dir(repo)))
+
+
+def test_a_merge_that_left_the_store_alone_opens_no_store(tmp_path: Path) -> None:
+    """post-merge and post-rewrite ask probe.py first: a fresh cache costs no store."""
+    repo = new_repo(tmp_path / "repo")
+    store_dir = repo / ".taskstore"
+    for path in store_dir.glob("*.jsonl"):
+        a_minute_ago = time.time_ns() - 60 * 10**9
+        os.utime(path, ns=(a_minute_ago, a_minute_ago))
+    with Store.open_dir(store_dir) as store:
+        store.sync()
+    probe = (
+        "import sys\n"
+        "from git_taskstore.hookrun import main\n"
+        "codes = [main(['post-merge', '0']), main(['post-rewrite', 'rebase'])]\n"
+        "heavy = sorted(m for m in ('git_taskstore.store', 'orjson', 'pygit2', 'click')"
+        " if m in sys.modules)\n"
+        "print(codes, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "[0, 0] []\n", out
     assert os.environ.get("TASKSTORE_RUNNING_LEGACY_HOOK") is None

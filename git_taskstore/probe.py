@@ -1,0 +1,65 @@
+"""Whether a store's cache already reflects every JSONL file, asked without opening it.
+
+What a hook costs when a merge, rebase or checkout left the store alone: one stat per
+file and two small queries, with neither orjson nor the store imported (together most of
+a hook's start-up). The answer may only err towards "no": then the hook opens the store,
+which checks everything, and every read checks freshness again anyway.
+
+The queries read the cache's ``files`` and ``pending`` tables, which cache.py defines; a
+cache of another layout fails them, and fails towards "no".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from .freshness import racy_window_ns
+from .names import COLLECTION_RE, SUFFIX
+from .paths import DB_NAME
+
+
+def cache_is_fresh(store_dir: str) -> bool:
+    """True only if the cache holds every JSONL file of ``store_dir`` exactly as it is
+    now (no file new, gone, changed or inside its racy window) and no debounced write is
+    waiting to be exported."""
+    db = os.path.join(store_dir, DB_NAME)
+    if not os.path.isfile(db):
+        return False
+    try:
+        conn = sqlite3.connect(db, timeout=1.0)
+    except sqlite3.Error:
+        return False
+    try:
+        if conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None:
+            return False
+        states = conn.execute(
+            "SELECT collection, inode, size, mtime_ns, offset, synced_ns FROM files"
+        ).fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    try:
+        with os.scandir(store_dir) as entries:
+            files = {
+                entry.name[: -len(SUFFIX)]
+                for entry in entries
+                if entry.name.endswith(SUFFIX)
+                and COLLECTION_RE.fullmatch(entry.name[: -len(SUFFIX)])
+                and entry.is_file()
+            }
+    except OSError:
+        return False
+    if files != {state[0] for state in states}:
+        return False
+    for collection, inode, size, mtime_ns, offset, synced_ns in states:
+        try:
+            st = os.stat(os.path.join(store_dir, collection + SUFFIX))
+        except OSError:
+            return False
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != (inode, size, mtime_ns) or size != offset:
+            return False
+        if synced_ns - mtime_ns < racy_window_ns(mtime_ns):
+            return False
+    return True
