@@ -6,8 +6,6 @@ Each works through the public API of the engine (or the store) it is given.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -186,6 +184,10 @@ def backup(engine: Engine, dest: str | os.PathLike[str]) -> list[str]:
             f"{display_path(dest)} exists and is not an empty folder: choose a new path"
         )
 
+    # Imported here: they cost every command's start-up a few ms, and only backups use them.
+    import shutil
+    import tempfile
+
     def run() -> list[str]:
         copied: list[str] = []
         with engine.locked():
@@ -208,6 +210,8 @@ def backup(engine: Engine, dest: str | os.PathLike[str]) -> list[str]:
 
 def _copy_tracked(src: str, dst: str) -> list[str]:
     """Copy a store folder's tracked files (not the cache, lock or temp files)."""
+    import shutil
+
     copied = []
     for root, dirs, files in os.walk(src):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
