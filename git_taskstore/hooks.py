@@ -188,7 +188,7 @@ def ensure_attribute(repo: Repo, store_dir: str) -> bool:
         return False
     if text and not text.endswith("\n"):
         text += "\n"
-    from .jsonl import atomic_write
+    from .files import atomic_write
 
     atomic_write(path, (text + line + "\n").encode("utf-8", "surrogateescape"))
     return True

@@ -7,7 +7,6 @@ and files rewritten, and which line of an id is its current version.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
@@ -361,38 +360,3 @@ def _blocks(lines: list[str]) -> Iterator[tuple[bytes, int]]:
         chunk = lines[first : first + APPEND_BLOCK_LINES]
         # The newline after the last line joined in (not added after: a copy).
         yield "\n".join([*chunk, ""]).encode(), len(chunk)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir."""
-    folder, name = os.path.split(os.path.abspath(path))
-    while True:
-        tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)

@@ -5,12 +5,15 @@ which of its files are collections.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import NamedTuple
 
-from . import jsonl, log, names
+from . import log, names
 from .errors import StorePathError, StoreVersionError
+from .files import atomic_write
 from .paths import UNTRACKED_NAMES, VERSION_NAME, display_path
+
+TYPE_CHECKING = False  # typing's import would double what a hook's probe costs
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # The schema version this release writes. Version 1 is the Rust crate's layout.
 SCHEMA_VERSION = 1
@@ -20,11 +23,14 @@ SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
 
 
-class Listing(NamedTuple):
+class Listing:
     """The JSONL files of a store folder."""
 
-    collections: list[str]  # collection names, sorted
-    misnamed: list[str]  # paths of *.jsonl files whose name is not a collection name
+    __slots__ = ("collections", "misnamed")
+
+    def __init__(self, collections: list[str], misnamed: list[str]) -> None:
+        self.collections = collections  # collection names, sorted
+        self.misnamed = misnamed  # paths of *.jsonl files whose name is not a collection name
 
 
 def list_files(store_dir: str) -> Listing:
@@ -104,7 +110,7 @@ def ensure_gitignore(store_dir: str) -> bool:
         return False
     if current and not current.endswith("\n"):
         current += "\n"
-    jsonl.atomic_write(path, (current + "".join(line + "\n" for line in missing)).encode())
+    atomic_write(path, (current + "".join(line + "\n" for line in missing)).encode())
     return True
 
 
@@ -125,4 +131,4 @@ def _migrate(store_dir: str, version: int) -> None:
 
 def _write_version(store_dir: str) -> None:
     # No trailing newline, as the Rust crate writes it.
-    jsonl.atomic_write(os.path.join(store_dir, VERSION_NAME), str(SCHEMA_VERSION).encode())
+    atomic_write(os.path.join(store_dir, VERSION_NAME), str(SCHEMA_VERSION).encode())

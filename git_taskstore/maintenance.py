@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl, layout, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
+from .files import atomic_write
 from .paths import UNTRACKED_NAMES, display_path
 from .writes import make_request
 
@@ -96,7 +97,7 @@ def _compact_one(engine: Engine, name: str) -> CompactResult:
     out = b"".join(raw + b"\n" for _, raw in keep)
     lines_before = sum(1 for line in raw_lines if line.strip())
     if out != data:
-        jsonl.atomic_write(path, out)
+        atomic_write(path, out)
     sync.sync(engine.cache, name, path, full=True)
     return CompactResult(name, lines_before, len(keep), len(bad))
 

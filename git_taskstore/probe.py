@@ -15,7 +15,8 @@ import os
 import sqlite3
 
 from .freshness import racy_window_ns
-from .names import COLLECTION_RE, SUFFIX
+from .layout import list_files
+from .names import SUFFIX
 from .paths import DB_NAME
 
 
@@ -41,14 +42,7 @@ def cache_is_fresh(store_dir: str) -> bool:
     finally:
         conn.close()
     try:
-        with os.scandir(store_dir) as entries:
-            files = {
-                entry.name[: -len(SUFFIX)]
-                for entry in entries
-                if entry.name.endswith(SUFFIX)
-                and COLLECTION_RE.fullmatch(entry.name[: -len(SUFFIX)])
-                and entry.is_file()
-            }
+        files = set(list_files(store_dir).collections)
     except OSError:
         return False
     if files != {state[0] for state in states}:

@@ -12,13 +12,13 @@ import orjson
 import pytest
 
 from git_taskstore import ValidationError
+from git_taskstore.files import atomic_write
 from git_taskstore.freshness import Digest
 from git_taskstore.jsonl import (
     APPEND_BLOCK_LINES,
     BadLine,
     Winner,
     append_lines,
-    atomic_write,
     conflict_marker_line,
     line_of,
     parse_line,

@@ -34,7 +34,8 @@ from git_taskstore import (
     ValidationError,
     sync,
 )
-from git_taskstore.jsonl import atomic_write, parse_line
+from git_taskstore.files import atomic_write
+from git_taskstore.jsonl import parse_line
 from git_taskstore.paths import UNTRACKED_NAMES
 from git_taskstore.taskmodel import CHECKS
 

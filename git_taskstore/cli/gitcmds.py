@@ -128,7 +128,8 @@ def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_jso
     the files and finish the merge (`git commit`, or `git rebase --continue`).
     """
     from ..errors import ValidationError
-    from ..jsonl import atomic_write, conflict_marker_line
+    from ..files import atomic_write
+    from ..jsonl import conflict_marker_line
     from ..layout import list_files
     from ..maintenance import problems_in
     from ..merge import resolve_conflicts

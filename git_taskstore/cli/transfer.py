@@ -41,7 +41,7 @@ def export_json(output: str | None, store_dir: str | None) -> int:
     """
     import orjson
 
-    from ..jsonl import atomic_write
+    from ..files import atomic_write
 
     with open_store(store_dir) as store:
         data = store.export_data()

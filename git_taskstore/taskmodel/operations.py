@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
-from ..jsonl import atomic_write
+from ..files import atomic_write
 from ..records import Filter, Op, Record
 from ..store import Store
 from .models import (
