@@ -2,10 +2,15 @@
 
     python bench/bench_merge.py [--lines N] [--json]
 
-Builds a shared base of N lines (task records, N/2 ids with two versions each, in time
-order as an append log holds them) and two sides that each append about 1% more lines:
-edits of existing ids (a fifth of theirs on ids ours edited too, changing other fields
-or the same field at another time), a few deletes, and new records. Then measures:
+Two cases. The append case: a shared base of N lines (task records, N/2 ids with two
+versions each, in time order as an append log holds them) and two sides that each append
+about 1% more lines: edits of existing ids (a fifth of theirs on ids ours edited too,
+changing other fields or the same field at another time), a few deletes, and new records.
+The rewrite case: a base of N records, one line each, and two sides that rewrite many of
+them: ours appends a new version (a whole line, newer updated_at) of half the records,
+theirs of a third; a fifth of theirs' ids are ids ours rewrote too, two thirds of those
+with other fields changed, one third with the same field changed at another time. Then
+measures:
 
 - merge: ``merge_records(base, ours, theirs)`` in this process on the three texts
   (best of 3), checked to be clean and to keep every line;
@@ -13,6 +18,12 @@ or the same field at another time), a few deletes, and new records. Then measure
   three (what any record-level merge has to do at least), best of 3;
 - the peer: ``git merge-file -p`` on the same three files, whole process, best of 3 (a
   line merge: it knows nothing of records, and conflicts where both sides appended);
+- rewrite merge: on the rewrite case, read the three files, ``merge_records``, write the
+  result to a file (what the driver does, minus start-up and fsync), best of 3;
+- rewrite floor, in the same run: read the three files, split them into lines,
+  ``orjson.loads`` every line, and write the union of the lines (ours, then theirs' lines
+  in neither the base nor ours) to a file: what any line-level merge must at least do;
+- rewrite driver: ``git-taskstore-merge`` as a whole process on the rewrite case, best of 3;
 - the driver as git runs it: ``git-taskstore-merge BASE OURS THEIRS 7 PATH`` as a whole
   process on a small file (10 lines a side), median of 20, beside ``python -c pass`` with
   the same interpreter, median of 20.
@@ -38,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from common import STATUSES, TAGS, WORDS, clock, environment, progress_for
+from common import STATUSES, TAGS, WORDS, clock, environment, progress_for, targets_footer
 from common import fmt_s as _fmt_s
 from common import fmt_x as _x
 from common import ratio as _ratio
@@ -59,6 +70,11 @@ DRIVER_LINES = 10
 TARGET_MERGE_S = 2.0
 TARGET_DRIVER_S = 0.100
 TARGET_DRIVER_RATIO = 3.0  # the driver process against python -c pass, same run
+# The rewrite case: within 1.5x its floor, in-process and as the driver process.
+TARGET_REWRITE_RATIO = 1.5
+REWRITE_OURS = 1 / 2  # share of the records ours rewrites
+REWRITE_THEIRS = 1 / 3  # share theirs rewrites
+REWRITE_OVERLAP = 0.2  # share of theirs' ids that ours rewrote too
 
 progress = progress_for("bench_merge")
 
@@ -163,6 +179,39 @@ def generate(lines: int, seed: int = SEED) -> Dataset:
     return Dataset(base, ours, theirs, len(out), ours_added, theirs_added, overlap)
 
 
+def generate_rewrite(records: int, seed: int = SEED) -> Dataset:
+    """A base of ``records`` records, one line each, and two sides that rewrite many."""
+    rng = random.Random(seed + 2)
+    base_records = [_new_record(rng, f"tsk-{i:07d}", BASE_MS + i * 1000) for i in range(records)]
+    base = b"".join(orjson.dumps(r) + b"\n" for r in base_records)
+    last = BASE_MS + records * 1000
+    ours_ids = rng.sample(range(records), round(records * REWRITE_OURS))
+    ours_set = set(ours_ids)
+    theirs_count = round(records * REWRITE_THEIRS)
+    shared = rng.sample(ours_ids, min(len(ours_ids), round(theirs_count * REWRITE_OVERLAP)))
+    others = [i for i in range(records) if i not in ours_set]
+    theirs_ids = shared + rng.sample(others, min(len(others), theirs_count - len(shared)))
+    rng.shuffle(theirs_ids)
+    shared_set = set(shared)
+
+    ours_lines = []
+    for k, i in enumerate(ours_ids):  # ours: status and description, at even times
+        record = dict(base_records[i], status=rng.choice(STATUSES))
+        record["description"] = _words(rng, 8, 20)
+        record["updated_at"] = last + 2 * (k + 1)
+        ours_lines.append(orjson.dumps(record))
+    theirs_lines = []
+    for k, i in enumerate(theirs_ids):  # theirs: owner and priority, at odd times
+        record = dict(base_records[i], owner=_person(rng), priority=rng.randrange(5))
+        if i in shared_set and rng.random() < 1 / 3:
+            record["status"] = rng.choice(STATUSES)  # the same field as ours, another time
+        record["updated_at"] = last + 2 * (k + 1) + 1
+        theirs_lines.append(orjson.dumps(record))
+    ours = base + b"".join(line + b"\n" for line in ours_lines)
+    theirs = base + b"".join(line + b"\n" for line in theirs_lines)
+    return Dataset(base, ours, theirs, records, len(ours_lines), len(theirs_lines), len(shared))
+
+
 def small_dataset() -> Dataset:
     """10 lines a side: 8 shared, 2 appended on each, one id edited on both."""
     rng = random.Random(SEED + 1)
@@ -237,6 +286,73 @@ def bench_floor(paths: list[str]) -> dict[str, Any]:
     return {"seconds": seconds, "runs": runs, "lines": count}
 
 
+def read_all(paths: list[str]) -> list[bytes]:
+    out = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            out.append(handle.read())
+    return out
+
+
+def write(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def bench_rewrite_merge(ds: Dataset, paths: list[str], out: str) -> dict[str, Any]:
+    def run() -> Any:
+        base, ours, theirs = read_all(paths)
+        result = merge_records(base, ours, theirs)
+        write(out, result.data)
+        return result
+
+    seconds, runs, result = best_of(run)
+    if not result.clean:
+        raise RuntimeError(f"the rewrite merge has {len(result.conflicts)} conflicts")
+    if not result.data.startswith(ds.ours):
+        raise RuntimeError("the rewrite merge dropped or reordered lines of ours")
+    appended = result.data.count(b"\n") - ds.ours.count(b"\n") - ds.theirs_added
+    # Only ids both sides rewrote need a merged line (nearly all of them do).
+    if not 0 < appended <= ds.overlapping_ids:
+        raise RuntimeError(f"{appended} merged lines appended, {ds.overlapping_ids} at most")
+    return {"seconds": seconds, "runs": runs, "lines_appended": appended}
+
+
+def bench_rewrite_floor(paths: list[str], out: str) -> dict[str, Any]:
+    def floor() -> int:
+        loads = orjson.loads
+        sides = []
+        for data in read_all(paths):
+            lines = [line for line in data.split(b"\n") if line]
+            for line in lines:
+                loads(line)
+            sides.append(lines)
+        base, ours, theirs = sides
+        seen = set(base)
+        seen.update(ours)
+        union = ours + [line for line in theirs if line not in seen]
+        write(out, b"".join(line + b"\n" for line in union))
+        return len(union)
+
+    seconds, runs, lines = best_of(floor)
+    return {"seconds": seconds, "runs": runs, "lines_out": lines}
+
+
+def bench_rewrite_driver(ds: Dataset, paths: list[str]) -> dict[str, Any]:
+    args = [*driver_command(), *paths, "7", ".taskstore/tasks.jsonl"]
+
+    def run() -> int:
+        write(paths[1], ds.ours)  # the driver writes its result into OURS
+        proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the driver exited {proc.returncode}: {proc.stderr!r}")
+        return proc.returncode
+
+    seconds, runs, _ = best_of(run)
+    write(paths[1], ds.ours)
+    return {"seconds": seconds, "runs": runs}
+
+
 def bench_git(paths: list[str]) -> dict[str, Any] | None:
     git = shutil.which("git")
     if git is None:
@@ -309,7 +425,9 @@ def bench_driver(work: str) -> dict[str, Any]:
 # --- report ------------------------------------------------------------------------------
 
 
-def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    params: dict[str, Any], ds: Dataset, rw: Dataset, f: dict[str, Any]
+) -> dict[str, Any]:
     targets: dict[str, dict[str, Any]] = {
         "merge_seconds": {"value": f["merge"]["seconds"], "limit": TARGET_MERGE_S},
         "driver_process_seconds": {"value": f["driver"]["seconds"], "limit": TARGET_DRIVER_S},
@@ -318,6 +436,13 @@ def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict
         "value": _ratio(f["driver"]["seconds"], f["driver"]["python_seconds"]),
         "limit": TARGET_DRIVER_RATIO,
     }
+    rewrite_floor = f["rewrite_floor"]["seconds"]
+    for name in ("rewrite_merge", "rewrite_driver"):
+        f[name]["floor_ratio"] = _ratio(f[name]["seconds"], rewrite_floor)
+        targets[f"{name}_vs_floor"] = {
+            "value": f[name]["floor_ratio"],
+            "limit": TARGET_REWRITE_RATIO,
+        }
     for target in targets.values():
         target["ok"] = target["value"] is not None and target["value"] <= target["limit"]
     git = f["git_merge_file"]
@@ -335,6 +460,13 @@ def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict
             "overlapping_edits": ds.overlapping_ids,
             "bytes": [len(ds.base), len(ds.ours), len(ds.theirs)],
         },
+        "rewrite_files": {
+            "base_records": rw.base_lines,
+            "ours_rewritten": rw.ours_added,
+            "theirs_rewritten": rw.theirs_added,
+            "rewritten_on_both": rw.overlapping_ids,
+            "bytes": [len(rw.base), len(rw.ours), len(rw.theirs)],
+        },
         "environment": environment(orjson=orjson.__version__),
         "figures": f,
         "targets": targets,
@@ -345,6 +477,12 @@ def build_report(params: dict[str, Any], ds: Dataset, f: dict[str, Any]) -> dict
 def render_table(report: dict[str, Any]) -> str:
     f, t, files = report["figures"], report["targets"], report["files"]
     m, floor, git, d = f["merge"], f["floor"], f["git_merge_file"], f["driver"]
+    rw, rm, rf, rd = (
+        report["rewrite_files"],
+        f["rewrite_merge"],
+        f["rewrite_floor"],
+        f["rewrite_driver"],
+    )
 
     def ok(name: str) -> str:
         return "ok" if t[name]["ok"] else "MISSED"
@@ -392,6 +530,39 @@ def render_table(report: dict[str, Any]) -> str:
             " ".join(sorted({ok("driver_process_seconds"), ok("driver_python_ratio")})),
         ),
         (f"  ({d['command']}, median of {PROCESS_RUNS})", "", "", "", "", ""),
+        (
+            f"rewrite: merge_records on {rw['base_records']} records",
+            _fmt_s(rm["seconds"]),
+            f"floor {_fmt_s(rf['seconds'])}",
+            _x(rm["floor_ratio"]),
+            f"< {TARGET_REWRITE_RATIO:g}x floor",
+            ok("rewrite_merge_vs_floor"),
+        ),
+        (
+            f"  ours rewrote {rw['ours_rewritten']}, theirs {rw['theirs_rewritten']}, "
+            f"both {rw['rewritten_on_both']}",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ),
+        (
+            "rewrite: driver process",
+            _fmt_s(rd["seconds"]),
+            f"floor {_fmt_s(rf['seconds'])}",
+            _x(rd["floor_ratio"]),
+            f"< {TARGET_REWRITE_RATIO:g}x floor",
+            ok("rewrite_driver_vs_floor"),
+        ),
+        (
+            "rewrite floor: read, loads every line, write the union",
+            _fmt_s(rf["seconds"]),
+            f"{rf['lines_out']} lines out",
+            "",
+            "",
+            "",
+        ),
     ]
     widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(6)]
     out = []
@@ -402,12 +573,18 @@ def render_table(report: dict[str, Any]) -> str:
         f"base {files['base_lines']} lines; ours +{files['ours_added']}, theirs "
         f"+{files['theirs_added']} ({files['overlapping_edits']} on ids ours edited too)"
     )
-    return head + "\n\n" + "\n".join(out)
+    missed = [name for name, target in t.items() if not target["ok"]]
+    return head + "\n\n" + "\n".join(out) + "\n\n" + targets_footer(missed)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--lines", type=int, default=100_000, help="lines in the base")
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=100_000,
+        help="lines in the base of the append case, records in the base of the rewrite case",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.lines < 2:
@@ -429,7 +606,19 @@ def main(argv: list[str] | None = None) -> int:
         figures["git_merge_file"] = bench_git(paths)
         progress(f"driver process and python -c pass, median of {PROCESS_RUNS} each")
         figures["driver"] = bench_driver(work)
-    report = build_report(params, ds, figures)
+        progress(f"rewrite case: a base of {args.lines} records, sides rewriting many")
+        rw = generate_rewrite(args.lines)
+        rw_paths = [os.path.join(work, f"rewrite-{n}.jsonl") for n in ("base", "ours", "theirs")]
+        for path, data in zip(rw_paths, (rw.base, rw.ours, rw.theirs), strict=True):
+            write(path, data)
+        out = os.path.join(work, "rewrite-out.jsonl")
+        progress("rewrite merge (read, merge_records, write), best of 3")
+        figures["rewrite_merge"] = bench_rewrite_merge(rw, rw_paths, out)
+        progress("rewrite floor (read, loads every line, write the union), best of 3")
+        figures["rewrite_floor"] = bench_rewrite_floor(rw_paths, out)
+        progress("rewrite driver process, best of 3")
+        figures["rewrite_driver"] = bench_rewrite_driver(rw, rw_paths)
+    report = build_report(params, ds, rw, figures)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -28,8 +28,10 @@ from typing import Any
 import orjson
 
 from . import jsonl
+from .gcpause import gc_paused
 
 _MISSING: Any = object()
+_PLAIN = (str, int, bool, type(None))
 
 
 class NotJsonl(Exception):
@@ -59,19 +61,21 @@ class _Side:
     data: bytes
     lines: list[bytes]
     current: dict[str, jsonl.Winner]  # id -> its current version in this file
+    # id -> its current version among the lines after the base's (all lines if the side
+    # does not start with the base's text): the ids this side touched.
+    added: dict[str, jsonl.Winner]
+    shared: int = 0  # lines[:shared] are the base's lines
+    only_appended: bool = False  # the side is the base's text plus lines
 
 
 def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
     # PERF (bench/bench_merge.py): a side is nearly always the base plus appended lines.
-    # Then the base's part is already checked and reduced: parse only the new lines, going
-    # on from a copy of the base's winners (reduce_lines is made to continue). The same
-    # winners and line numbers as parsing the whole file, at a third of the cost.
+    # Then the base's part is already checked and reduced: parse only the new lines and
+    # go on from the base's winners by the same rule. The same winners and line numbers
+    # as parsing the whole file, at a third of the cost.
     start, first_line = 0, 1
-    lines: list[bytes] = []
-    winners: dict[str, jsonl.Winner] = {}
     if base is not None and base.data.endswith(b"\n") and data.startswith(base.data):
         start, first_line = len(base.data), base.data.count(b"\n") + 1
-        lines, winners = list(base.lines), dict(base.current)
     tail = data[start:] if start else data
     # From the base's last newline: conflict_marker_line looks for "\n=======", so a
     # separator on the first new line would slip through it (line 1 is that empty rest).
@@ -80,115 +84,209 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
         raise NotJsonl(
             f"{name}: conflict marker on line {marker + first_line - (2 if start else 1)}"
         )
-    lines += [line for line in tail.split(b"\n") if line.strip()]
-    # reduce the text as
-    # it is (reduce_lines skips blank lines itself), not the lines without the blank ones,
-    # so the line number NotJsonl gives is the bad line's number in the file.
-    winners, bad = jsonl.reduce_lines(tail, first_line, winners)
+    # reduce the text as it is (reduce_lines skips blank lines itself), not the lines
+    # without the blank ones, so the line number NotJsonl gives is the bad line's in the file.
+    added, bad = jsonl.reduce_lines(tail, first_line)
     if bad:
         raise NotJsonl(f"{name}: line {bad[0].line}: {bad[0].reason}")
-    return _Side(data, lines, winners)
+    new_lines = [line for line in tail.split(b"\n") if line.strip()]
+    if not start or base is None:
+        return _Side(data, new_lines, added, added)
+    current = dict(base.current)
+    for rid, winner in added.items():
+        # reduce_lines' rule, going on: the greater version wins, the later line on a tie.
+        # (The winner's first_line stays its first line after the base's: unused here.)
+        previous = current.get(rid)
+        if previous is None or winner.version >= previous.version:
+            current[rid] = winner
+    return _Side(data, base.lines + new_lines, current, added, len(base.lines), True)
 
 
-def _canonical(raw: bytes | None) -> bytes | None:
-    if raw is None:
-        return None
-    return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
+class _Lines:
+    """Raw lines parsed and canonicalised on demand, each at most once per merge.
+
+    PERF: comparing two lines as JSON parses and re-serialises both. Few ids get that far,
+    but each compares the same three or four lines several times. A record handed out
+    here is shared: never modify it.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[bytes, dict[str, Any]] = {}
+        self._canonical: dict[bytes, bytes] = {}
+
+    def record(self, raw: bytes) -> dict[str, Any]:
+        record = self._records.get(raw)
+        if record is None:
+            record = self._records[raw] = orjson.loads(raw)
+        return record
+
+    def canonical(self, raw: bytes) -> bytes:
+        found = self._canonical.get(raw)
+        if found is None:
+            found = self._canonical[raw] = orjson.dumps(
+                self.record(raw), option=orjson.OPT_SORT_KEYS
+            )
+        return found
+
+    def same(self, a: bytes | None, b: bytes | None) -> bool:
+        if a == b:
+            return True
+        if a is None or b is None or self.record(a) != self.record(b):
+            # Records equal as JSON are equal in Python (not the other way: 1 == 1.0).
+            return False
+        return self.canonical(a) == self.canonical(b)
+
+    def is_deleted(self, raw: bytes | None) -> bool:
+        # A record absent from a file that had it in the base counts as deleted there.
+        return raw is None or jsonl.is_tombstone(self.record(raw))
 
 
-def _same(a: bytes | None, b: bytes | None) -> bool:
-    return a == b or (a is not None and b is not None and _canonical(a) == _canonical(b))
+def _line_ids(side: _Side) -> dict[bytes, str]:
+    """The id of each line that is the current version of an id among the side's added
+    lines. PERF: most added lines are, so most lines are placed without a parse."""
+    return {w.raw: rid for rid, w in side.added.items()}
 
 
-def _is_deleted(raw: bytes | None) -> bool:
-    # A record absent from a file that had it in the base counts as deleted there.
-    return raw is None or jsonl.is_tombstone(orjson.loads(raw))
+def _id_and_version(line: bytes, side: _Side, known: dict[bytes, str]) -> tuple[str, int]:
+    rid = known.get(line)
+    if rid is not None:
+        return rid, side.added[rid].version
+    record = orjson.loads(line)
+    return record["id"], jsonl.version_of(record)
+
+
+def _added_lines(
+    side: _Side, base_lines: set[bytes], wanted: set[str]
+) -> dict[str, list[tuple[int, int, bytes]]]:
+    """For the ids in ``wanted``, the lines this side added since the base, as
+    (version, index, line) in file order."""
+    known = _line_ids(side)
+    found: dict[str, list[tuple[int, int, bytes]]] = {}
+    for index in range(side.shared, len(side.lines)):
+        line = side.lines[index]
+        rid = known.get(line)
+        if (rid is not None and rid not in wanted) or line in base_lines:
+            continue
+        rid, version = _id_and_version(line, side, known)
+        if rid in wanted:
+            found.setdefault(rid, []).append((version, index, line))
+    return found
 
 
 def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int = 7) -> MergeResult:
     """Merge three JSONL texts; raise NotJsonl if any is not clean JSONL."""
+    # PERF: the merge holds ~10^5 acyclic objects per side; each run of the cycle collector
+    # would walk them all (a third of the time of a merge of big rewrites).
+    with gc_paused():
+        return _merge(base, ours, theirs, marker_size)
+
+
+def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeResult:
     b = _parse_side(base, "base")
     o = _parse_side(ours, "ours", b)
     t = _parse_side(theirs, "theirs", b)
 
-    seen = set(b.lines)
-    seen.update(o.lines)
+    base_set = set(b.lines)
+    # A side's first `shared` lines are the base's, in base_set already.
+    seen = set(base_set)
+    seen.update(o.lines[o.shared :])
     theirs_new: list[bytes] = []
-    for line in t.lines:
+    for line in t.lines[t.shared :]:
         if line not in seen:
             seen.add(line)
             theirs_new.append(line)
     out_lines = o.lines + theirs_new
 
-    # The file's current version of each id once both histories are in it: ours, then
-    # theirs' new lines, which come later and so win ties.
-    file_winner = dict(o.current)
-    for rid, w in jsonl.reduce_lines(b"\n".join(theirs_new))[0].items():
-        if rid not in file_winner or w.version >= file_winner[rid].version:
-            file_winner[rid] = w
+    # The file's current version of each id once both histories are in it is ours', but
+    # where theirs' new lines (which come later, and so win ties) hold a version as new:
+    # those ids are in theirs_newer, as (version, line).
+    theirs_top: dict[str, tuple[int, bytes]] = {}
+    known = _line_ids(t)
+    for line in theirs_new:
+        rid, version = _id_and_version(line, t, known)
+        found = theirs_top.get(rid)
+        if found is None or version >= found[0]:
+            theirs_top[rid] = (version, line)
+    theirs_newer = {
+        rid: top
+        for rid, top in theirs_top.items()
+        if rid not in o.current or top[0] >= o.current[rid].version
+    }
 
+    if o.only_appended and t.only_appended:
+        # PERF: an id theirs added no line for holds the base's line on theirs, and ours'
+        # current line in the file (theirs_newer is empty for it): settled by the first
+        # rule below, and skipped here. The others in the same order as below.
+        ids = [rid for rid in b.current if rid in t.added]
+        ids += [rid for rid in o.added if rid not in b.current and rid in t.added]
+        ids += [rid for rid in t.added if rid not in o.current]
+    else:
+        ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
+        ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
+    # PERF: where one side holds the base's line and the file's current version is the
+    # other side's line (an id only one side touched), the rules below would take that
+    # line and add nothing: settle those ids without a parse.
+    rest: list[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]] = []
+    for rid in ids:
+        ow, tw, bw = o.current.get(rid), t.current.get(rid), b.current.get(rid)
+        ours_raw = ow.raw if ow is not None else None
+        theirs_raw = tw.raw if tw is not None else None
+        base_raw = bw.raw if bw is not None else None
+        newer = theirs_newer.get(rid)
+        current_raw = newer[1] if newer is not None else ours_raw
+        if current_raw is None or not (
+            (theirs_raw == base_raw and current_raw == ours_raw)
+            or (ours_raw == base_raw and current_raw == theirs_raw)
+        ):
+            rest.append((rid, ours_raw, theirs_raw, base_raw, current_raw))
+
+    lines = _Lines()
     appended: list[bytes] = []
     conflicts: list[Conflict] = []
     blocks: list[bytes] = []
-    base_set = set(b.lines)
-    histories: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    added: dict[str, dict[str, list[tuple[int, int, bytes]]]] = {}
+    wanted = {rid for rid, *_ in rest}
 
-    def history(name: str, side: _Side) -> dict[str, list[dict[str, Any]]]:
-        # Built once per side, and only when some id needs it.
-        if name not in histories:
-            histories[name] = _new_history(side, base_set)
-        return histories[name]
+    def history(name: str, side: _Side, rid: str) -> list[dict[str, Any]]:
+        # Per id, the versions this side added since the base, oldest first (ties: file
+        # order). Indexed once per side, and only when some id needs it.
+        if name not in added:
+            added[name] = _added_lines(side, base_set, wanted)
+        return [lines.record(line) for _, _, line in sorted(added[name].get(rid, ()))]
 
-    ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
-    ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
-    for rid in ids:
-        ow, tw, bw, current = (
-            o.current.get(rid),
-            t.current.get(rid),
-            b.current.get(rid),
-            file_winner.get(rid),
-        )
-        # PERF: the same line on both sides and already the file's current version (every
-        # id neither side touched): the rules below would take it and add nothing.
-        if (
-            ow is not None
-            and tw is not None
-            and current is not None
-            and ow.raw == tw.raw == current.raw
-        ):
-            continue
-        base_raw = bw.raw if bw is not None else None
-        ours_v, ours_raw = (ow.version, ow.raw) if ow is not None else (0, None)
-        theirs_v, theirs_raw = (tw.version, tw.raw) if tw is not None else (0, None)
-        top = max(
-            ours_v,
-            theirs_v,
-            bw.version if bw is not None else 0,
-            current.version if current is not None else 0,
-        )
-        if _same(ours_raw, theirs_raw) or _same(theirs_raw, base_raw):
+    def version_in(side: _Side, rid: str) -> int:
+        found = side.current.get(rid)
+        return found.version if found is not None else 0
+
+    for rid, ours_raw, theirs_raw, base_raw, current_raw in rest:
+        ours_v, theirs_v = version_in(o, rid), version_in(t, rid)
+        newer = theirs_newer.get(rid)
+        current_v = newer[0] if newer is not None else ours_v
+        top = max(ours_v, theirs_v, version_in(b, rid), current_v)
+        if lines.same(ours_raw, theirs_raw) or lines.same(theirs_raw, base_raw):
             merged = ours_raw
-        elif _same(ours_raw, base_raw):
+        elif lines.same(ours_raw, base_raw):
             merged = theirs_raw
-        elif _is_deleted(ours_raw) or _is_deleted(theirs_raw):
+        elif lines.is_deleted(ours_raw) or lines.is_deleted(theirs_raw):
             merged = jsonl.dumps(jsonl.tombstone(rid, top))
         else:
             # Both sides hold a live record here (deletes were settled above).
             assert ours_raw is not None and theirs_raw is not None
+            ours_record, theirs_record = lines.record(ours_raw), lines.record(theirs_raw)
             merged_record, conflicted = _merge_fields(
-                base_raw,
-                ours_raw,
-                theirs_raw,
+                lines.record(base_raw) if base_raw is not None else {},
+                ours_record,
+                theirs_record,
                 ours_v,
                 theirs_v,
-                history("ours", o).get(rid, []),
-                history("theirs", t).get(rid, []),
+                history("ours", o, rid),
+                history("theirs", t, rid),
             )
             if conflicted:
                 conflicts.append(Conflict(rid, sorted(conflicted)))
                 blocks.append(
                     _conflict_block(
-                        merged_record, conflicted, ours_raw, theirs_raw, top, marker_size
+                        merged_record, conflicted, ours_record, theirs_record, top, marker_size
                     )
                 )
                 continue
@@ -196,22 +294,24 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
         if merged is None:
             # Removed from the file on the side that wins. Lines the other side kept would
             # bring it back, so a tombstone goes after them (either way round, no record).
-            if current is None or _is_deleted(current.raw):
+            if current_raw is None or lines.is_deleted(current_raw):
                 continue
             merged = jsonl.dumps(jsonl.tombstone(rid, top))
-        if current is not None and _same(current.raw, merged):
+        if current_raw is not None and lines.same(current_raw, merged):
             continue
-        appended.append(_at_least(merged, top))
+        appended.append(_at_least(merged, lines.record(merged), top))
 
-    body = out_lines + appended
-    data = b"".join(line + b"\n" for line in body) + b"".join(blocks)
+    # The empty last item puts a newline after every line, and gives b"" for no lines.
+    data = b"\n".join([*out_lines, *appended, b""])
+    if blocks:
+        data += b"".join(blocks)
     return MergeResult(data, conflicts)
 
 
 def _merge_fields(
-    base_raw: bytes | None,
-    ours_raw: bytes,
-    theirs_raw: bytes,
+    base: dict[str, Any],
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
     ours_v: int,
     theirs_v: int,
     ours_history: list[dict[str, Any]],
@@ -222,9 +322,6 @@ def _merge_fields(
     since the base (else its record's version). Comparing whole records instead would let
     an old edit ride on a newer edit of another field, and would make two clones that
     merged the same push disagree at one updated_at."""
-    base = orjson.loads(base_raw) if base_raw is not None else {}
-    ours = orjson.loads(ours_raw)
-    theirs = orjson.loads(theirs_raw)
     merged: dict[str, Any] = {}
     conflicted: set[str] = set()
     for key in _keys(ours, theirs):
@@ -249,19 +346,6 @@ def _merge_fields(
     return merged, conflicted
 
 
-def _new_history(side: _Side, base_lines: set[bytes]) -> dict[str, list[dict[str, Any]]]:
-    """Per id, the versions this side added since the base, oldest first (ties: file order)."""
-    found: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
-    for index, line in enumerate(side.lines):
-        if line in base_lines:
-            continue
-        record = orjson.loads(line)
-        found.setdefault(record["id"], []).append((jsonl.version_of(record), index, record))
-    return {
-        rid: [r for _, _, r in sorted(items, key=lambda x: x[:2])] for rid, items in found.items()
-    }
-
-
 def _changed_at(
     history: list[dict[str, Any]], key: str, value: Any, base_value: Any, fallback: int
 ) -> int:
@@ -284,31 +368,36 @@ def _keys(*records: dict[str, Any]) -> Iterable[str]:
 def _value_eq(a: Any, b: Any) -> bool:
     if a is _MISSING or b is _MISSING:
         return a is b
+    # PERF: values equal as JSON are equal in Python; a string, an integer, a boolean or
+    # null equal in Python to one of its own type is equal as JSON (floats are not:
+    # 0.0 == -0.0, and neither are containers: [1] == [1.0]).
+    if a != b:
+        return False
+    if type(a) is type(b) and type(a) in _PLAIN:
+        return True
     # 1, 1.0 and true are different values in JSON.
     return bool(
         orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
     )
 
 
-def _at_least(raw: bytes, version: int) -> bytes:
-    """The line with updated_at raised to ``version`` if it is lower (it must win)."""
-    record = orjson.loads(raw)
+def _at_least(raw: bytes, record: dict[str, Any], version: int) -> bytes:
+    """The line ``raw`` (holding ``record``) with updated_at raised to ``version`` if it is
+    lower (it must win)."""
     if jsonl.version_of(record) >= version:
         return raw
-    record["updated_at"] = max(version, jsonl.version_of(record))
-    return jsonl.dumps(record)
+    return jsonl.dumps(dict(record, updated_at=max(version, jsonl.version_of(record))))
 
 
 def _conflict_block(
     merged: dict[str, Any],
     conflicted: set[str],
-    ours_raw: bytes,
-    theirs_raw: bytes,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
     top: int,
     marker_size: int,
 ) -> bytes:
     """Two candidate lines: the field-merged record with ours' or theirs' values."""
-    ours, theirs = orjson.loads(ours_raw), orjson.loads(theirs_raw)
     sides = []
     for source in (ours, theirs):
         candidate = dict(merged)
