@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from testing.sealed import home_entries, outside, seal
 
-from git_taskstore import Store
+from git_taskstore import Collection, Store
 
 pytest_plugins = ("pytester",)
 
@@ -59,3 +59,8 @@ def venv_first_on_path() -> None:
     """git runs the hooks and git-taskstore-merge by name: the seal puts this venv's bin
     first on PATH for every test; a module naming this fixture says it relies on that."""
     assert os.environ["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+
+
+@pytest.fixture
+def tasks(store: Store) -> Collection:
+    return store.collection("tasks")

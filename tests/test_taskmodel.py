@@ -1,4 +1,4 @@
-"""The task model at the API level: models.py (typed records, validation) and taskmodel.py
+"""taskmodel/: models.py (typed records, validation) and operations.py
 (relations, markdown bodies, slugs, cascading deletes, status counts).
 
 Every refusal is checked for what a caller relies on: the exception type, a message that
