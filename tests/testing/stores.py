@@ -1,4 +1,4 @@
-"""Helpers of the store tests: snapshots of a store folder, files written behind its back, typed records."""
+"""Helpers of the store tests: folder snapshots, writes behind its back, typed records."""
 
 from __future__ import annotations
 
