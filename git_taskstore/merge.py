@@ -21,8 +21,9 @@ text merge. Nothing here touches git or the filesystem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -89,7 +90,7 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
     added, bad = jsonl.reduce_lines(tail, first_line)
     if bad:
         raise NotJsonl(f"{name}: line {bad[0].line}: {bad[0].reason}")
-    new_lines = [line for line in tail.split(b"\n") if line.strip()]
+    new_lines = _lines(tail)
     if not start or base is None:
         return _Side(data, new_lines, added, added)
     current = dict(base.current)
@@ -100,6 +101,18 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
         if previous is None or winner.version >= previous.version:
             current[rid] = winner
     return _Side(data, base.lines + new_lines, current, added, len(base.lines), True)
+
+
+def _lines(text: bytes) -> list[bytes]:
+    """The lines of ``text`` that are not blank."""
+    lines = text.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    # PERF: where every line starts with "{" (as JSONL lines nearly always do), none is
+    # blank: counted in C rather than stripping each line.
+    if text.count(b"\n{") + text.startswith(b"{") == len(lines):
+        return lines
+    return [line for line in lines if line.strip()]
 
 
 class _Lines:
@@ -119,6 +132,10 @@ class _Lines:
         if record is None:
             record = self._records[raw] = orjson.loads(raw)
         return record
+
+    def known(self, raw: bytes, record: dict[str, Any]) -> None:
+        """``raw`` is ``record`` serialised: no need to parse it (orjson round-trips)."""
+        self._records.setdefault(raw, record)
 
     def canonical(self, raw: bytes) -> bytes:
         found = self._canonical.get(raw)
@@ -279,8 +296,8 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
                 theirs_record,
                 ours_v,
                 theirs_v,
-                history("ours", o, rid),
-                history("theirs", t, rid),
+                partial(history, "ours", o, rid),
+                partial(history, "theirs", t, rid),
             )
             if conflicted:
                 conflicts.append(Conflict(rid, sorted(conflicted)))
@@ -291,6 +308,7 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
                 )
                 continue
             merged = jsonl.dumps(merged_record)
+            lines.known(merged, merged_record)
         if merged is None:
             # Removed from the file on the side that wins. Lines the other side kept would
             # bring it back, so a tombstone goes after them (either way round, no record).
@@ -314,14 +332,15 @@ def _merge_fields(
     theirs: dict[str, Any],
     ours_v: int,
     theirs_v: int,
-    ours_history: list[dict[str, Any]],
-    theirs_history: list[dict[str, Any]],
+    ours_history: Callable[[], list[dict[str, Any]]],
+    theirs_history: Callable[[], list[dict[str, Any]]],
 ) -> tuple[dict[str, Any], set[str]]:
     """Field by field. A field changed on both sides goes to the side that changed it
     more recently: when a side first held its current value, per the versions it added
     since the base (else its record's version). Comparing whole records instead would let
     an old edit ride on a newer edit of another field, and would make two clones that
-    merged the same push disagree at one updated_at."""
+    merged the same push disagree at one updated_at. The histories are asked for only
+    then (PERF: most ids have no such field)."""
     merged: dict[str, Any] = {}
     conflicted: set[str] = set()
     for key in _keys(ours, theirs):
@@ -334,8 +353,8 @@ def _merge_fields(
         elif _value_eq(ov, bv):
             value = tv
         else:
-            ours_t = _changed_at(ours_history, key, ov, bv, ours_v)
-            theirs_t = _changed_at(theirs_history, key, tv, bv, theirs_v)
+            ours_t = _changed_at(ours_history(), key, ov, bv, ours_v)
+            theirs_t = _changed_at(theirs_history(), key, tv, bv, theirs_v)
             if ours_t != theirs_t:
                 value = ov if ours_t > theirs_t else tv
             else:
