@@ -24,12 +24,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import orjson
 
 from . import jsonl
 from .gcpause import gc_paused
+
+TYPE_CHECKING = False  # the driver starts on every merge: typing is not worth its import
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING: Any = object()
 _PLAIN = (str, int, bool, type(None))
