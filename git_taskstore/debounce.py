@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from . import log
-from .cache import Current
+from .cache import Current, Row
 from .engine import Engine
 from .errors import ValidationError
 from .writes import Request, by_collection, ids_of, plan
@@ -89,13 +89,21 @@ def flush(engine: Engine, *, orphans_only: bool = False) -> dict[str, int]:
         exported: dict[str, int] = {}
         if not pending:
             return exported
-        with engine.write_transaction():
+
+        def planned() -> list[tuple[str, list[Row]]]:
+            # Taken inside the write's transaction: a write that runs again (git replaced
+            # a file under it) takes them again, and a failed one leaves them pending.
+            exported.clear()
+            found = []
             for collection in pending:
                 engine.fresh_locked(collection)
                 rows = engine.cache.take_pending(collection, owners)
-                engine.append(collection, rows)
+                found.append((collection, rows))
                 if rows:
                     exported[collection] = len(rows)
+            return found
+
+        engine.write(planned)
         return exported
 
     return engine.guarded(run)

@@ -9,6 +9,7 @@ Everything is decided, and anything refused has raised, before the first byte is
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -18,9 +19,10 @@ from typing import Any, TypeVar
 
 from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
-from .errors import ConflictMarkersError, TaskstoreError
+from .errors import ConflictMarkersError, StorePathError, TaskstoreError, WriteError
 from .freshness import EMPTY_STATE, Digest
 from .gcpause import gc_paused
+from .gitguard import GitGuard
 from .locking import FlockLock
 from .paths import DB_NAME, LOCK_NAME, display_path
 from .records import Filter
@@ -33,6 +35,8 @@ LOCK_TIMEOUT_S = 60.0
 # Writes of more records than this pause the cycle collector while they run: it would
 # walk every record, copy, request and line again and again (all acyclic) as they grow.
 GC_PAUSE_MIN = 1000
+# How often a write plans again because git replaced a file under it before giving up.
+REPLAN_TRIES = 20
 
 
 class Engine:
@@ -47,6 +51,7 @@ class Engine:
         self._lock: FlockLock | None = None
         self._ignores_checked = False
         self.closed = False
+        self.git = GitGuard(path)
 
     def close(self) -> None:
         with self.mutex:
@@ -235,17 +240,56 @@ class Engine:
     def apply(self, requests: list[Request]) -> None:
         """Write validated requests: one lock, one append and fsync per file, one cache
         transaction for all."""
-        big = sum(len(request.records) for request in requests) > GC_PAUSE_MIN
-        with gc_paused() if big else nullcontext(), self.write_transaction():
-            planned = []
+
+        def planned() -> list[tuple[str, list[Row]]]:
+            found = []
             for collection, group in by_collection(requests).items():
                 self.fresh_locked(collection)
                 ids = ids_of(group)
-                planned.append((collection, plan(group, ids, self.cache.currents(collection, ids))))
-            for collection, rows in planned:
-                self.append(collection, rows)
+                found.append((collection, plan(group, ids, self.cache.currents(collection, ids))))
+            return found
+
+        big = sum(len(request.records) for request in requests) > GC_PAUSE_MIN
+        with gc_paused() if big else nullcontext():
+            self.write(planned)
         for request in requests:
             request.stamp_typed()
+
+    def write(self, planned: Callable[[], list[tuple[str, list[Row]]]]) -> None:
+        """Under the lock and in one cache transaction: wait out git, plan (``planned``
+        syncs and returns each collection's rows), append the lines to the files, check
+        that they are in the files at the paths with git done, and only then record them
+        in the cache. If git replaced a file meanwhile, it all runs again on what git left.
+        """
+        for _ in range(REPLAN_TRIES):
+            appends: list[jsonl.Append] = []
+            try:
+                with self.write_transaction():
+                    self.git.wait()
+                    self._append_verified(planned(), appends)
+                for done in appends:
+                    done.committed = True
+                return
+            except _FileReplaced:
+                continue
+            except sqlite3.OperationalError as exc:
+                # The lines are in the files, but the cache could not take them (a full
+                # disk, say): the write fails whole, its lines truncated away below.
+                raise WriteError(
+                    f"cannot record the write in {display_path(self.db_path)} ({exc}); "
+                    "nothing was written (free space or make the cache writable, then retry)"
+                ) from None
+            finally:
+                # Truncated back unless the cache took the write (all or nothing), and
+                # held open until then: see jsonl.Append.
+                for done in appends:
+                    if not done.committed:
+                        done.undo()
+                    done.close()
+        raise TaskstoreError(
+            f"the files of {display_path(self.path)} were replaced {REPLAN_TRIES} times "
+            "while this write ran: is something rewriting them in a loop? nothing was written"
+        )
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
@@ -253,14 +297,52 @@ class Engine:
         with self.locked(), self.cache.transaction():
             yield
 
-    def append(self, collection: str, rows: list[Row]) -> None:
-        """Append the rows' lines to the collection's file, then make them current in the
-        cache (lock held, inside the cache transaction)."""
-        if not rows:
-            return
+    def _append_verified(
+        self, planned: list[tuple[str, list[Row]]], appends: list[jsonl.Append]
+    ) -> None:
+        """Append each collection's lines, check they are in the files at the paths once
+        git is done, then record the rows in the cache; ``appends`` collects the open
+        appends for the caller to settle when the transaction ends."""
+        states = []
+        for collection, rows in planned:
+            if not rows:
+                continue
+            before = self.cache.file_state(collection)
+            digest = Digest(before or EMPTY_STATE)
+            lines = [row[1] for row in rows]
+            appends.append(self._open_append(collection, lines, digest, create=before is None))
+            states.append((collection, rows, before, digest))
+        # git may have started after the first wait: let it finish, then look.
+        self.git.wait()
+        if not all(done.at_path() for done in appends):
+            raise _FileReplaced
+        for (collection, rows, before, digest), done in zip(states, appends, strict=True):
+            self.cache.upsert(collection, rows)
+            sync.advance(self.cache, collection, done.path, before, digest, done.start)
+
+    def _open_append(
+        self, collection: str, lines: list[str], digest: Digest, *, create: bool
+    ) -> jsonl.Append:
         path = self.file_path(collection)
-        before = self.cache.file_state(collection)
-        digest = Digest(before or EMPTY_STATE)
-        start, _ = jsonl.append_lines(path, [row[1] for row in rows], digest)
-        self.cache.upsert(collection, rows)
-        sync.advance(self.cache, collection, path, before, digest, start)
+        try:
+            return jsonl.open_append(path, lines, digest, create=create)
+        except FileNotFoundError:
+            # The cache read this file, and now it is gone: git is replacing it, or it was
+            # deleted since the sync. Either way, sync again and plan again.
+            self.git.wait()
+            raise _FileReplaced from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StorePathError(
+                    f"{display_path(path)} is a symbolic link: git-taskstore does not write "
+                    "through links (one that arrived through git could point anywhere); "
+                    "replace it with the file itself"
+                ) from None
+            raise WriteError(
+                f"cannot append to {display_path(path)}: {exc.strerror}; nothing was "
+                "written (free space, raise the file-size limit or make it writable, then retry)"
+            ) from None
+
+
+class _FileReplaced(Exception):
+    """A file changed under a write (git replaced it): plan again from what is there."""

@@ -7,6 +7,7 @@ and files rewritten, and which line of an id is its current version.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -317,36 +318,91 @@ def reduce_lines(
 # --- writing -------------------------------------------------------------------------
 
 
-def append_lines(path: str, lines: list[str], digest: Digest | None = None) -> tuple[int, int]:
-    """Append whole lines durably; return (offset where they start, bytes written).
+class Append:
+    """Lines appended to one file, its descriptor held until the write is settled.
+
+    Holding the descriptor keeps the inode alive, so a file git put at the path meanwhile
+    can never reuse its number: ``at_path`` is a sound test of "my lines are in the file
+    at the path". ``undo`` truncates the file back to where the append began.
+    """
+
+    __slots__ = ("committed", "dev", "end", "fd", "ino", "path", "start")
+
+    def __init__(self, path: str, fd: int, start: int) -> None:
+        st = os.fstat(fd)
+        self.path, self.fd, self.start, self.end = path, fd, start, start
+        self.committed = False  # set by the writer once the write is acknowledged
+        self.dev, self.ino = st.st_dev, st.st_ino
+
+    def at_path(self) -> bool:
+        """True if the file at the path is the one appended to, holding the lines."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return st.st_ino == self.ino and st.st_dev == self.dev and st.st_size >= self.end
+
+    def undo(self) -> None:
+        # A failed undo leaves the lines: whole lines of a write that was not acknowledged
+        # (a torn one stays on its own line), which a later read takes as written.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.start)
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def open_append(
+    path: str, lines: list[str], digest: Digest | None = None, *, create: bool = True
+) -> Append:
+    """Append whole lines durably and return the open :class:`Append` (close it).
 
     The file is opened for this write only, with O_APPEND: git checkout replaces files,
-    and a handle kept open would write into the deleted inode. If the file does not end in
-    a newline (a torn line left by a crash), a newline goes first so the fragment stays on
-    its own line instead of gluing onto this record. ``digest`` is fed each block as it is
-    written, to hash what was appended without holding all of it.
+    and a handle kept open would write into the deleted inode. ``create=False`` refuses
+    to make a missing file (FileNotFoundError): the caller knows the file existed, so git
+    is replacing it, and a file made now would hold only these lines. Symbolic links are
+    never followed (ELOOP). If the file does not end in a newline (a torn line left by a
+    crash), a newline goes first so the fragment stays on its own line. A write that
+    fails part-way (a full disk, the size limit, an I/O error) is truncated back before
+    the error is raised. ``digest`` is fed each block as it is written.
     """
+    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
     # O_RDWR rather than O_WRONLY so the last byte can be read with pread; O_APPEND still
     # puts every write at the end, whatever the offset.
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, flags | os.O_CREAT if create else flags, 0o644)
     try:
         start = os.fstat(fd).st_size
+        done = Append(path, fd, start)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         blocks: Iterator[tuple[bytes, int]] = _blocks(lines)
         if start and os.pread(fd, 1, start - 1) != b"\n":
             blocks = itertools.chain([(b"\n", 1)], blocks)
-        written = 0
         for block, newlines in blocks:
             view = memoryview(block)
-            done = 0
-            while done < len(block):
-                done += os.write(fd, view[done:])
-            written += done
+            written = 0
+            while written < len(block):
+                written += os.write(fd, view[written:])
+            done.end += written
             if digest is not None:
                 digest.feed(block, newlines)
         os.fsync(fd)
-        return start, written
-    finally:
-        os.close(fd)
+    except BaseException:
+        done.undo()
+        done.close()
+        raise
+    return done
+
+
+def append_lines(path: str, lines: list[str], digest: Digest | None = None) -> tuple[int, int]:
+    """Append whole lines durably (see :func:`open_append`); return (offset where they
+    start, bytes written)."""
+    done = open_append(path, lines, digest)
+    done.close()
+    return done.start, done.end - done.start
 
 
 # Lines per write() of an append. A block of ~1 MB is encoded in memory that the next one

@@ -26,27 +26,32 @@ MIGRATIONS: dict[int, Callable[[str], None]] = {0: lambda store_dir: None}
 class Listing:
     """The JSONL files of a store folder."""
 
-    __slots__ = ("collections", "misnamed")
+    __slots__ = ("collections", "misnamed", "refused")
 
-    def __init__(self, collections: list[str], misnamed: list[str]) -> None:
+    def __init__(self, collections: list[str], misnamed: list[str], refused: list[str]) -> None:
         self.collections = collections  # collection names, sorted
         self.misnamed = misnamed  # paths of *.jsonl files whose name is not a collection name
+        self.refused = refused  # paths of *.jsonl links, folders and devices: never followed
 
 
 def list_files(store_dir: str) -> Listing:
     """The one scan of a store folder: its collections, and the files check reports."""
     found: list[str] = []
     misnamed: list[str] = []
+    refused: list[str] = []
     with os.scandir(store_dir) as entries:
         for entry in entries:
-            if not entry.name.endswith(names.SUFFIX) or not entry.is_file():
+            if not entry.name.endswith(names.SUFFIX):
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                refused.append(entry.path)
                 continue
             name = entry.name[: -len(names.SUFFIX)]
             if names.COLLECTION_RE.fullmatch(name):
                 found.append(name)
             else:
                 misnamed.append(entry.path)
-    return Listing(sorted(found), sorted(misnamed))
+    return Listing(sorted(found), sorted(misnamed), sorted(refused))
 
 
 def prepare(store_dir: str, *, create: bool) -> None:

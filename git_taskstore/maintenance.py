@@ -117,6 +117,14 @@ def check(store: Store, *, quick: bool = False, checks: Sequence[Check] = ()) ->
         problems = [
             Problem(display_path(path), 0, "not a valid collection name; file ignored")
             for path in listing.misnamed
+        ] + [
+            Problem(
+                display_path(path),
+                0,
+                "a symbolic link, folder or device, not a file: never read or written; "
+                "replace it with the file itself",
+            )
+            for path in listing.refused
         ]
         readable = []
         for name in listing.collections:

@@ -10,6 +10,7 @@ The caller holds the store's write lock around :func:`sync`; :func:`needs_sync` 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import BinaryIO
 
 from . import jsonl, log
 from .cache import Cache, Row
+from .errors import StorePathError
 from .freshness import (
     EMPTY_STATE,
     READ_BLOCK,
@@ -51,7 +53,7 @@ def needs_sync(cache: Cache, collection: str, path: str) -> tuple[bool, FileStat
     """
     state = cache.file_state(collection)
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return state is not None, state
     return state is None or not state.is_fresh(st), state
@@ -64,7 +66,7 @@ def freshness(cache: Cache, collection: str, path: str) -> str:
     """
     state = cache.file_state(collection)
     try:
-        st = os.stat(path)
+        st = regular_file(path)
     except FileNotFoundError:
         return "absent" if state is None else "deleted"
     if state is None:
@@ -74,13 +76,26 @@ def freshness(cache: Cache, collection: str, path: str) -> str:
     return "conflict" if state.conflict_line is not None else "fresh"
 
 
+def regular_file(path: str) -> os.stat_result:
+    """The lstat of a collection's file; StorePathError if it is anything but a regular
+    file. A link that arrived through git could point anywhere: it is never followed."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise StorePathError(
+            f"{display_path(path)} is {kind}: git-taskstore reads and writes collections only "
+            "as regular files in the store folder; replace it with the file itself"
+        )
+    return st
+
+
 def sync(cache: Cache, collection: str, path: str, *, full: bool = False) -> SyncResult:
     """Bring one collection up to date with its file, in one transaction (lock held)."""
     with cache.transaction():
         state = cache.file_state(collection)
         synced_ns = time.time_ns()
         try:
-            st = os.stat(path)
+            st = regular_file(path)
         except FileNotFoundError:
             if state is None:
                 return SyncResult(collection, "fresh")
@@ -119,7 +134,10 @@ def advance(
         before = EMPTY_STATE
     if before is None or before.offset != start or before.conflict_line is not None:
         return
-    st = out_of_racy_window(path, os.stat(path))
+    try:
+        st = out_of_racy_window(path, os.stat(path))
+    except FileNotFoundError:  # gone since: the next read syncs from what is there
+        return
     if st.st_size != digest.offset:
         return
     cache.save_state(collection, digest.state(st, time.time_ns(), before.bad_lines))
