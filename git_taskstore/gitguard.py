@@ -3,12 +3,14 @@
 git holds ``index.lock`` (``git rev-parse --git-path index.lock``) while checkout, stash,
 merge, reset and rebase unlink and re-create work-tree files. A line appended in that
 window can land in a file git is about to replace, and a writer that creates a missing
-file there makes git abort. ``git stash`` first reads the files into a stash through an
-index of its own (``index.stash.<pid>``), without index.lock, then runs ``git reset
---hard``: a line appended between the two would be in neither, so that index counts as
-git at work too. A write waits for both to go before it appends, and again before it is
-acknowledged, when it checks that its lines are in the file at the path. Finding them
-walks up to ``.git`` once and spawns no git.
+file there makes git abort. ``git stash`` works in two processes: it reads the files into
+a stash through an index of its own (``index.stash.<pid>``), without index.lock, records
+the stash (``refs/stash.lock``, then a line in ``logs/refs/stash``), then starts ``git
+reset --hard``, which takes index.lock to put the files back: a line appended between
+the two would be in neither. So git is at work while any of these exist, and for
+``STASH_SETTLE_S`` after the stash's log changed. A write waits for git before it
+appends, and again before it is acknowledged, when it checks that its lines are in the
+file at the path. Finding the files walks up to ``.git`` once and spawns no git.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from .paths import display_path, find_worktree
 WAIT_S = 10.0
 FIRST_POLL_S = 0.001
 MAX_POLL_S = 0.02
+# From the stash's log line to `git reset --hard` holding index.lock is one process start:
+# a few milliseconds, this many on a loaded machine.
+STASH_SETTLE_S = 0.25
+# How long git must have held nothing, once seen at work, before a write goes on.
+QUIET_S = 0.02
 
 
 def index_lock_path(store_dir: str) -> str | None:
@@ -61,24 +68,44 @@ class GitGuard:
             self.lock_path = self.git_dir = None
 
     def busy(self) -> bool:
-        if self.git_dir is None:
+        git_dir = self.git_dir
+        if git_dir is None:
             return False
         if self.lock_path is not None and os.path.lexists(self.lock_path):
             return True
         try:
-            with os.scandir(self.git_dir) as entries:
-                return any(entry.name.startswith("index.stash.") for entry in entries)
+            with os.scandir(git_dir) as entries:
+                if any(entry.name.startswith("index.stash.") for entry in entries):
+                    return True
+            if os.path.lexists(os.path.join(git_dir, "refs", "stash.lock")):
+                return True
+            stashed = os.stat(os.path.join(git_dir, "logs", "refs", "stash")).st_mtime_ns
         except OSError:
             return False
+        return time.time_ns() - stashed < STASH_SETTLE_S * 1e9
 
     def wait(self, timeout: float = WAIT_S) -> None:
-        """Return once no git operation holds the work tree (or after ``timeout``)."""
+        """Return once no git operation holds the work tree (or after ``timeout``).
+
+        Once git was seen at work, it must stay away for ``QUIET_S`` before this returns:
+        between its steps (a stash's index gone, its log not yet written) git holds
+        nothing for a moment, and a writer released into that moment would append to a
+        file about to be replaced.
+        """
         if not self.busy():
             return
         deadline = time.monotonic() + timeout
         poll = FIRST_POLL_S
-        while self.busy():
-            if time.monotonic() >= deadline:
+        quiet_since: float | None = None
+        while True:
+            now = time.monotonic()
+            if self.busy():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= QUIET_S:
+                return
+            if now >= deadline:
                 log.warning(
                     "git has held %s for %.0fs: writing anyway (if no git command is "
                     "running, a killed one left index.lock or index.stash.*: remove it)",

@@ -168,6 +168,20 @@ def version_of(record: dict[str, Any]) -> int:
     return 0
 
 
+# The version reduce_lines gives a line without a timestamp that no earlier line of its
+# id precedes: it ties with whatever version its id already has (0 in a whole file).
+UNTIMED = -1
+
+
+def has_time(record: dict[str, Any]) -> bool:
+    """Whether the record carries a timestamp that orders it (see version_of)."""
+    for key in ("updated_at", "created_at"):
+        value = record.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            return True
+    return False
+
+
 def is_tombstone(record: dict[str, Any]) -> bool:
     return record.get("deleted") is True
 
@@ -297,9 +311,14 @@ def reduce_lines(
                     bad.append(BadLine(number, reason if isinstance(reason, str) else "bad id"))
                 continue
             updated = record.get("updated_at")
+            previous = winners.get(record_id)
             if type(updated) is not int:
                 updated = version_of(record)
-            previous = winners.get(record_id)
+                if updated == 0 and not has_time(record):
+                    # No timestamp: no older than the lines before it, so it wins a tie
+                    # with the latest of them. UNTIMED, if none came before in ``data``:
+                    # the caller ranks it against what it already holds.
+                    updated = previous.version if previous is not None else UNTIMED
             # tuple.__new__ skips the NamedTuple's Python-level __new__: ~15% of the loop.
             if previous is None:
                 winners[record_id] = new_winner(

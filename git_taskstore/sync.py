@@ -162,6 +162,14 @@ def _catch_up(
         return sync(cache, collection, path)
     if any(item.reason == jsonl.MARKER for item in bad):
         return _rebuild(cache, collection, path, synced_ns)
+    untimed = [rid for rid, w in winners.items() if w.version == jsonl.UNTIMED]
+    if untimed:
+        # Lines without a timestamp and no earlier line of their id among the new bytes:
+        # they tie with the version the cache holds, and the later line wins the tie.
+        have = cache.currents(collection, untimed)
+        for rid in untimed:
+            found = have.get(rid)
+            winners[rid] = winners[rid]._replace(version=found[1] if found else 0)
     cache.upsert(collection, list(_rows(winners)))
     cache.save_state(collection, digest.state(st, synced_ns, state.bad_lines + len(bad)))
     _log_bad(path, bad)
@@ -217,8 +225,9 @@ def _consume(
 
 
 def _rows(winners: dict[str, Winner]) -> Iterator[Row]:
-    # A generator: a rebuild inserts each decoded line and lets it go.
-    return ((rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items())
+    # A generator: a rebuild inserts each decoded line and lets it go. An untimed first
+    # line of an id ranks as 0.
+    return ((rid, w.raw.decode(), max(w.version, 0), w.deleted) for rid, w in winners.items())
 
 
 def _log_bad(path: str, bad: Sequence[BadLine]) -> None:
