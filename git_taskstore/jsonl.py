@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ def _checked_line(record: object) -> str:
     validate_id(record["id"])
     try:
         raw = orjson.dumps(record)
-    except TypeError:
+    except TypeError as exc:
+        if str(exc) == "Recursion limit reached":
+            raise _refuse_deep() from None
         # Non-str keys, or ints wider than 64 bits (which the stdlib writes); the walk
         # first, so NaN is refused with its path rather than the stdlib's message.
         for key in record:
@@ -194,12 +197,16 @@ def dumps(record: dict[str, Any]) -> bytes:
     """One line, without the newline. Keys keep their order; output is compact."""
     try:
         return orjson.dumps(record)
-    except TypeError:
+    except TypeError as exc:
+        if str(exc) == "Recursion limit reached":
+            raise _refuse_deep() from None
         # orjson refuses ints wider than 64 bits and non-str keys; the stdlib does not.
         try:
             return json.dumps(
                 record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
+        except RecursionError:
+            raise _refuse_deep() from None
         except (TypeError, ValueError) as exc:
             raise ValidationError(
                 f"record is not JSON-serialisable ({exc}): store only objects, arrays, "
@@ -252,7 +259,39 @@ def parse_line(raw: bytes) -> dict[str, Any] | str:
         return 'record has no non-blank string "id"'
     if len(record_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
         return f"record id is longer than {MAX_ID_BYTES} bytes"
+    if too_deep(raw):
+        return TOO_DEEP
     return value
+
+
+# orjson writes at most this many nested objects and arrays (the record itself counts):
+# a record that it could not write back out (get --json, export) is refused on the way in
+# and read as a bad line on the way out of a file.
+MAX_DEPTH = 254
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of objects and arrays"
+_STRINGS = rb'"(?:[^"\\]|\\.)*"'
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether a line nests more than MAX_DEPTH objects and arrays (cheap for short lines:
+    each level takes at least two bytes)."""
+    if len(raw) <= 2 * MAX_DEPTH or raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return False
+    depth = deepest = 0
+    for byte in re.sub(_STRINGS, b"", raw):
+        if byte == 0x7B or byte == 0x5B:  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte == 0x7D or byte == 0x5D:  # } ]
+            depth -= 1
+    return deepest > MAX_DEPTH
+
+
+def _refuse_deep() -> ValidationError:
+    return ValidationError(
+        f"record nests objects and arrays deeper than {MAX_DEPTH} levels, or contains "
+        "itself: flatten it (git-taskstore could not write it back out)"
+    )
 
 
 if TYPE_CHECKING:
@@ -305,7 +344,7 @@ def reduce_lines(
                 )
             except Exception:  # not JSON, not an object, no id: sorted out below
                 ok = False
-            if not ok:
+            if not ok or (len(raw) > 2 * MAX_DEPTH and too_deep(raw)):
                 if raw.strip():
                     reason = parse_line(raw)
                     bad.append(BadLine(number, reason if isinstance(reason, str) else "bad id"))
