@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import jsonl, layout, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
 from .files import atomic_write
-from .paths import UNTRACKED_NAMES, display_path
+from .paths import UNTRACKED_NAMES, display_path, is_inside
 from .writes import make_request
 
 if TYPE_CHECKING:
@@ -188,6 +188,11 @@ def status(engine: Engine) -> list[CollectionStatus]:
 def backup(engine: Engine, dest: str | os.PathLike[str]) -> list[str]:
     """Copy the store's tracked files (not the cache) into a new folder; return them."""
     dest = os.path.abspath(os.fspath(dest))
+    if is_inside(dest, engine.path):
+        raise StorePathError(
+            f"{display_path(dest)} is inside the store {display_path(engine.path)}: "
+            "a backup there would be copied into itself and committed; choose a path outside"
+        )
     if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
         raise StorePathError(
             f"{display_path(dest)} exists and is not an empty folder: choose a new path"

@@ -56,3 +56,9 @@ def default_store_dir(cwd: str | None = None, explicit: str | None = None) -> st
     cwd = cwd or os.getcwd()
     top = find_worktree(cwd)
     return os.path.join(top or cwd, STORE_DIRNAME)
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path``, links resolved, is ``folder`` or lies under it."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)

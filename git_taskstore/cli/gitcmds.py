@@ -133,10 +133,17 @@ def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_jso
     from ..layout import list_files
     from ..maintenance import problems_in
     from ..merge import resolve_conflicts
-    from ..paths import default_store_dir, display_path
+    from ..paths import default_store_dir, display_path, is_inside
 
+    folder = default_store_dir(explicit=store_dir)
+    for path in paths:
+        # resolve rewrites what it is given: only JSONL files of the store, never a link.
+        if not is_inside(path, folder) or os.path.islink(path) or not path.endswith(".jsonl"):
+            raise ValidationError(
+                f"{display_path(path)} is not a JSONL file of the store {display_path(folder)}: "
+                "resolve settles only those (--store names another store)"
+            )
     if not paths:
-        folder = default_store_dir(explicit=store_dir)
         if not os.path.isdir(folder):
             raise ValidationError(f"no store at {display_path(folder)}: nothing to resolve")
         listing = list_files(folder)
