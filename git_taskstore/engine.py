@@ -35,6 +35,18 @@ LOCK_TIMEOUT_S = 60.0
 # Writes of more records than this pause the cycle collector while they run: it would
 # walk every record, copy, request and line again and again (all acyclic) as they grow.
 GC_PAUSE_MIN = 1000
+# SQLite errors that a cache rebuilt from the JSONL files cures: its files turned
+# read-only, or damaged under this connection.
+CURABLE = ("attempt to write a readonly database", "disk I/O error", "database disk image")
+# What to do when an append fails, by errno.
+FIXES = {
+    errno.ENOSPC: "free some space on its disk",
+    errno.EDQUOT: "free some of your disk quota",
+    errno.EFBIG: "raise the file-size limit (ulimit -f) or compact the store",
+    errno.EROFS: "the store is on a read-only file system: write from a writable checkout",
+    errno.EACCES: "make the file and its folder writable for you",
+    errno.EPERM: "make the file and its folder writable for you",
+}
 # How often a write plans again because git replaced a file under it before giving up.
 REPLAN_TRIES = 20
 
@@ -107,25 +119,42 @@ class Engine:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
-                if not str(exc).startswith("no such table"):
+                message = str(exc)
+                if message.startswith("no such table"):
+                    # Another release recreated the schema under this connection.
+                    self.cache.forget_tables()
+                elif message.startswith(CURABLE):
+                    self._recover_cache(exc)
+                else:
                     raise
-                # Another release recreated the schema under this connection.
-                self.cache.forget_tables()
             except sqlite3.DatabaseError as exc:
                 self._recover_cache(exc)
             return fn()
 
     def _open_cache(self) -> Cache:
+        """The cache file; rebuilt if it is damaged or cannot be written (read-only files
+        left behind, say); in memory if it still cannot be had (a read-only checkout, a
+        full disk, a folder in its place), so that reads work all the same."""
         try:
             return Cache(self.db_path)
-        except CacheCorrupt as exc:
+        except (CacheCorrupt, sqlite3.OperationalError) as exc:
+            first = exc
+        self._delete_cache_files()
+        try:
+            cache = Cache(self.db_path)
+        except (CacheCorrupt, sqlite3.OperationalError) as exc:
             log.info(
-                "cache %s was unreadable (%s); rebuilding it from the JSONL files",
+                "cache %s cannot be written (%s): reading through a cache in memory",
                 display_path(self.db_path),
                 exc,
             )
-            self._delete_cache_files()
-            return Cache(self.db_path)
+            return Cache(":memory:")
+        log.info(
+            "cache %s was unusable (%s); rebuilt it from the JSONL files",
+            display_path(self.db_path),
+            first,
+        )
+        return cache
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         with self.locked():
@@ -135,12 +164,11 @@ class Engine:
                 exc,
             )
             self.cache.close()
-            self._delete_cache_files()
-            self.cache = Cache(self.db_path)
+            self.cache = self._open_cache()
 
     def _delete_cache_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
-            with suppress(FileNotFoundError):
+            with suppress(OSError):  # a folder in its place, a read-only store: left
                 os.unlink(self.db_path + suffix)
 
     # --- freshness ----------------------------------------------------------------------
@@ -338,9 +366,10 @@ class Engine:
                     "through links (one that arrived through git could point anywhere); "
                     "replace it with the file itself"
                 ) from None
+            fix = FIXES.get(exc.errno or 0, "fix the file or the disk")
             raise WriteError(
                 f"cannot append to {display_path(path)}: {exc.strerror}; nothing was "
-                "written (free space, raise the file-size limit or make it writable, then retry)"
+                f"written ({fix}, then retry)"
             ) from None
 
 

@@ -76,18 +76,30 @@ def prepare(store_dir: str, *, create: bool) -> None:
     if os.path.exists(os.path.join(store_dir, VERSION_NAME)):
         _migrate(store_dir, read_version(store_dir))
         return
-    if list_files(store_dir).collections:
-        _migrate(store_dir, 0)
-    else:
-        _write_version(store_dir)
-    ensure_gitignore(store_dir)
+    try:
+        if list_files(store_dir).collections:
+            _migrate(store_dir, 0)
+        else:
+            _write_version(store_dir)
+        ensure_gitignore(store_dir)
+    except OSError as exc:
+        raise StorePathError(
+            f"cannot make {display_path(store_dir)} a store ({exc.strerror}): "
+            "choose a folder you can write with --store"
+        ) from None
 
 
 def read_version(store_dir: str) -> int:
     """The schema version in ``.version``; StoreVersionError if it holds no number."""
     path = os.path.join(store_dir, VERSION_NAME)
-    with open(path, "rb") as handle:
-        text = handle.read().strip()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().strip()
+    except OSError as exc:
+        raise StoreVersionError(
+            f"cannot read {display_path(path)} ({exc.strerror}): restore it from git "
+            f"(`git checkout -- {display_path(path)}`) or write {SCHEMA_VERSION} into a file there"
+        ) from None
     try:
         version = int(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):

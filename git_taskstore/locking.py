@@ -9,6 +9,7 @@ git-taskstore runs where ``fcntl`` does (Linux, macOS, the BSDs).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -38,7 +39,7 @@ class FlockLock:
         self.path = path
         self.folder = os.path.dirname(os.path.abspath(path))
         self.timeout = timeout
-        self._fds: tuple[int, int] | None = None
+        self._fds: tuple[int, ...] | None = None
         self._depth = 0
 
     def acquire(self) -> None:
@@ -51,7 +52,9 @@ class FlockLock:
         try:
             _flock(folder, deadline, self.path)
             while True:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = _open_lock_file(self.path)
+                if fd is None:  # a read-only store: the folder's lock does it all
+                    break
                 try:
                     _flock(fd, deadline, self.path)
                     if _same_file(fd, self.path):
@@ -63,7 +66,7 @@ class FlockLock:
         except BaseException:  # the timeout, or an interrupt while waiting
             os.close(folder)
             raise
-        self._fds, self._depth = (folder, fd), 1
+        self._fds, self._depth = (folder,) if fd is None else (folder, fd), 1
 
     def release(self) -> None:
         if not self._depth:
@@ -78,6 +81,20 @@ class FlockLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
+
+
+def _open_lock_file(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    # A read-only checkout (reads sync the cache under the lock): an existing file is
+    # locked as it is; none can be made, and none is needed beside the folder's lock.
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _flock(fd: int, deadline: float, path: str) -> None:
