@@ -38,6 +38,8 @@ GC_PAUSE_MIN = 1000
 # SQLite errors that a cache rebuilt from the JSONL files cures: its files turned
 # read-only, or damaged under this connection.
 CURABLE = ("attempt to write a readonly database", "disk I/O error", "database disk image")
+# SQLite errors of a cache that cannot take a write.
+CACHE_FULL = ("database or disk is full", "unable to open database file")
 # What to do when an append fails, by errno.
 FIXES = {
     errno.ENOSPC: "free some space on its disk",
@@ -301,6 +303,8 @@ class Engine:
             except _FileReplaced:
                 continue
             except sqlite3.OperationalError as exc:
+                if not str(exc).startswith(CACHE_FULL + CURABLE):
+                    raise
                 # The lines are in the files, but the cache could not take them (a full
                 # disk, say): the write fails whole, its lines truncated away below.
                 raise WriteError(

@@ -371,3 +371,22 @@ def test_a_tombstone_without_a_timestamp_deletes_the_record(
     assert tasks.get("a")["v"] == 2
     store.sync(full=True)
     assert tasks.get("a")["v"] == 2
+
+
+def test_a_same_size_rewrite_that_sets_the_mtime_back_is_seen(
+    store: Store, tasks: Collection
+) -> None:
+    """`touch -r`, `cp -p`, `rsync -t` or an editor keeping times: the same size, the same
+    inode, the old mtime, other bytes. The ctime still moves, and the read sees the new
+    record. (Mutation: drop the ctime from FileState.matches: the old record is served.)"""
+    tasks.put({"id": "a", "v": "one"})
+    path = store.file_path("tasks")
+    tasks.list()  # the cache has read the file, outside its racy window
+    st = os.stat(path)
+    time.sleep(0.05)
+    data = Path(path).read_bytes()
+    with open(path, "r+b") as handle:
+        handle.write(data.replace(b'"one"', b'"two"'))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size and os.stat(path).st_mtime_ns == st.st_mtime_ns
+    assert tasks.get("a")["v"] == "two"
