@@ -126,17 +126,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# The longest debounce: writes wait this long at most before they reach the JSONL file
+# (an hour). Beyond it a typo (a delay in microseconds, say) is the likelier story.
+MAX_DELAY_MS = 3_600_000
+
+
 def delay_from_env() -> int | None:
     """$TASKSTORE_DEBOUNCE_MS, validated; None when unset or empty."""
     value = os.environ.get("TASKSTORE_DEBOUNCE_MS")
     if not value:
         return None
     try:
-        return max(0, int(value))
+        delay = int(value)
     except ValueError:
+        delay = -1
+    if not 0 <= delay <= MAX_DELAY_MS:
         raise ValidationError(
-            f"TASKSTORE_DEBOUNCE_MS must be a number of milliseconds, got {value!r}"
-        ) from None
+            f"TASKSTORE_DEBOUNCE_MS must be a whole number of milliseconds from 0 to "
+            f"{MAX_DELAY_MS}, got {value!r}"
+        )
+    return delay
+
+
+def check_delay(delay: object) -> None:
+    """ValidationError unless ``delay`` (debounce_ms) is None or 0 to MAX_DELAY_MS."""
+    if delay is not None and (type(delay) is not int or not 0 <= delay <= MAX_DELAY_MS):
+        raise ValidationError(
+            f"debounce_ms must be a whole number of milliseconds from 0 to {MAX_DELAY_MS}, "
+            f"got {delay!r}"
+        )
 
 
 class Flusher:

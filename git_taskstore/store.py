@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debounce, jsonl, layout, log, maintenance, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
-from .errors import TaskstoreError, ValidationError
+from .errors import TaskstoreError
 from .gcpause import gc_paused
 from .ids import new_id
 from .paths import STORE_DIRNAME
+from .query import check_window
 from .records import Filter, Record, dicts_of
 from .sync import SyncResult
 from .writes import Request, make_request
@@ -90,8 +91,7 @@ class Collection:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        if limit is not None and limit < 0:
-            raise ValidationError(f"limit must be 0 or more, got {limit}")
+        check_window(limit, offset)
         if sort:
             names.validate_field(sort.removeprefix("-"))
         rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset)
@@ -121,8 +121,9 @@ class Store:
         self, store_dir: str, *, create: bool = True, debounce_ms: int | None = None
     ) -> None:
         self.path = os.path.abspath(store_dir)
+        # Checked before anything is opened: a bad value leaves nothing to close.
+        debounce.check_delay(debounce_ms)
         if debounce_ms is None:
-            # Read before anything is opened: a bad value leaves nothing to close.
             debounce_ms = debounce.delay_from_env()
         layout.prepare(self.path, create=create)
         self.engine = Engine(self.path)
