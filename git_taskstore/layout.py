@@ -4,7 +4,10 @@ which of its files are collections.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import time
 
 from . import log, names
 from .errors import StorePathError, StoreVersionError
@@ -111,6 +114,27 @@ def read_version(store_dir: str) -> int:
             f"or write {SCHEMA_VERSION}"
         )
     return version
+
+
+# A temp file of files.atomic_write: ".<name>.<12 hex digits>.tmp".
+_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+# A temp file younger than this may belong to a rewrite still running.
+LEFTOVER_AGE_S = 60.0
+
+
+def remove_leftovers(store_dir: str) -> list[str]:
+    """Delete the temp files of rewrites killed part-way (lock held); return their names."""
+    removed = []
+    now = time.time()
+    with os.scandir(store_dir) as entries:
+        for entry in entries:
+            if not _LEFTOVER.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > LEFTOVER_AGE_S:
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
 
 
 def ensure_gitignore(store_dir: str) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl, layout, names, sync
+from . import jsonl, layout, log, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
 from .files import atomic_write
 from .paths import UNTRACKED_NAMES, display_path, is_inside
@@ -73,6 +73,8 @@ def compact(engine: Engine, collection: str | None = None) -> list[CompactResult
 
     def run() -> list[CompactResult]:
         with engine.locked():
+            for name in layout.remove_leftovers(engine.path):
+                log.info("removed %s, left by a rewrite that was killed", name)
             return [_compact_one(engine, name) for name in wanted]
 
     return engine.guarded(run)
