@@ -95,8 +95,11 @@ def pre_commit(store_dir: str) -> int:
     if _is_store(store_dir):
         flush_pending(repo, store_dir, prefix)
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
+    staged = git.staged_contents(repo, paths)
+    if _stage_appended(repo, staged):
+        staged = git.staged_contents(repo, paths)
     problems = []
-    for path, data in git.staged_contents(repo, paths).items():
+    for path, data in staged.items():
         problems.extend(problems_in(path, data))
     if not problems:
         return 0
@@ -108,6 +111,29 @@ def pre_commit(store_dir: str) -> int:
         "bypass with `git commit --no-verify`)\n"
     )
     return 1
+
+
+def _stage_appended(repo: Repo, staged: dict[str, bytes]) -> bool:
+    """Stage the lines appended to a staged JSONL file since it was staged: a debounced
+    write exported between `git add` and `git commit` (or any write in that gap) goes
+    into the commit with the lines staged before it. A file changed other than by
+    appending stays as it was staged. True if anything was staged."""
+    from . import git
+
+    grown = []
+    for path, data in staged.items():
+        try:
+            with open(os.path.join(repo.top, path), "rb") as handle:
+                now = handle.read()
+        except OSError:
+            continue
+        if len(now) > len(data) and now.startswith(data):
+            grown.append(path)
+    if not grown:
+        return False
+    git.run_git("add", "--", *grown, cwd=repo.top)
+    _say("note", f"staged the writes appended since `git add` to {', '.join(grown)}")
+    return True
 
 
 def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:

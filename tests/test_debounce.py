@@ -721,3 +721,28 @@ def test_opening_the_store_exports_only_the_pending_writes_of_dead_writers(
     with Store.open(tmp_path) as after:
         assert after.exported_at_open == {"t": 1}
     assert b'"live"' in jsonl_file.read_bytes()
+
+
+@pytest.mark.usefixtures("venv_first_on_path")
+def test_a_write_exported_between_git_add_and_git_commit_goes_into_the_commit(
+    tmp_path: Path, spawn: Callable[..., Writer]
+) -> None:
+    """`git add -A` while a write is pending, the flusher exports it, `git commit`: the
+    hook stages the lines appended since the add, so the commit holds the write and the
+    work tree is clean. (Mutation: drop _stage_appended from the pre-commit hook: the
+    commit misses the write and the JSONL shows as modified.)"""
+    repo = _repo_with_tasks(tmp_path / "repo", hooks=True)
+    writer = spawn(repo)
+    writer.put("tasks", {"id": "early", "v": "exported before the add"})
+    writer.call("flush")
+    writer.put("tasks", {"id": "late", "v": "pending at add"})
+    git(repo, "add", "-A")
+    writer.call("flush")  # what the flusher does once the debounce runs out
+    git(repo, "commit", "-q", "-m", "c")
+    committed = [
+        json.loads(line)["id"]
+        for line in git(repo, "show", "HEAD:.taskstore/tasks.jsonl").splitlines()
+    ]
+    assert "early" in committed and "late" in committed
+    assert git(repo, "status", "--porcelain", "--", ".taskstore") == ""
+    writer.call("close")
