@@ -19,6 +19,7 @@ UNTRACKED_NAMES = (
     "taskstore.db-shm",
     "taskstore.lock",
     "taskstore.log",
+    "taskstore.owners",  # debounced writers' claims (debounce.Owner)
     ".*.tmp",  # what a killed rewrite leaves (files.atomic_write)
 )
 ENV_STORE = "TASKSTORE_DIR"

@@ -134,7 +134,9 @@ class Store:
         self.exported_at_open: dict[str, int] = {}
         if self.engine.guarded(lambda: self.engine.cache.pending_owners()):
             self._export_orphans()
+        self._owner: debounce.Owner | None = None
         if debounce_ms:
+            self._owner = debounce.Owner(self.path)
             self._flusher = debounce.Flusher(debounce_ms / 1000, self.flush)
             _OPEN_DEBOUNCED.add(self)
 
@@ -196,6 +198,8 @@ class Store:
                         " them once that is fixed",
                         exc,
                     )
+            if self._owner is not None:
+                self._owner.release()
             self.engine.close()
 
     def __enter__(self) -> Store:
@@ -281,7 +285,8 @@ class Store:
             batch.hold(requests)
             return True
         if self._flusher is not None:
-            self.engine.guarded(lambda: debounce.record(self.engine, requests))
+            owner = self._owner.id if self._owner is not None else 0
+            self.engine.guarded(lambda: debounce.record(self.engine, requests, owner))
             self._flusher.poke()
         else:
             self.engine.guarded(lambda: self.engine.apply(requests))

@@ -746,3 +746,50 @@ def test_a_write_exported_between_git_add_and_git_commit_goes_into_the_commit(
     assert "early" in committed and "late" in committed
     assert git(repo, "status", "--porcelain", "--", ".taskstore") == ""
     writer.call("close")
+
+
+def test_a_killed_writer_in_another_pid_namespace_has_its_writes_exported(
+    tmp_path: Path,
+) -> None:
+    """A container's writer is pid 1 in its namespace; here pid 1 is init, alive. Its
+    claim is an flock, which the kernel drops when it dies in any namespace, so the next
+    open exports its writes. (Mutation: owner = os.getpid() with a pid check, as before:
+    the writes stay pending.) Needs unshare(1) and root; skips otherwise."""
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "1":
+        pytest.skip(f"no new pid namespace here: {probe.stderr.strip()[:100]}")
+    code = (
+        "import os, sys, time\n"
+        "from git_taskstore import Store\n"
+        "s = Store.open(sys.argv[1], debounce_ms=600_000)\n"
+        "s.collection('t').put({'id': 'boxed', 'pid': os.getpid()})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    writer = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-c", code, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        with Store.open(tmp_path) as other:
+            assert other.exported_at_open == {}  # alive: its own debounce exports it
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    deadline = time.monotonic() + 10
+    while True:  # until the kernel has ended the writer inside the namespace
+        with Store.open(tmp_path) as store:
+            if store.exported_at_open or time.monotonic() > deadline:
+                break
+        time.sleep(0.05)
+    with Store.open(tmp_path) as store:
+        assert store.pending() == {}
+        record = store.collection("t").get("boxed")
+        assert record is not None and record["pid"] == 1
+    assert b'"boxed"' in (tmp_path / ".taskstore" / "t.jsonl").read_bytes()
