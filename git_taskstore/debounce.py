@@ -49,9 +49,7 @@ def record(engine: Engine, requests: list[Request], owner: int) -> None:
         request.stamp_typed()
 
 
-def _record(
-    engine: Engine, groups: dict[str, list[Request]], owner: int, *, synced: bool
-) -> None:
+def _record(engine: Engine, groups: dict[str, list[Request]], owner: int, *, synced: bool) -> None:
     # Every collection is looked up before any is planned: planning completes the records
     # in place, and a retry must not start from records planned on a stale cache.
     found: dict[str, tuple[list[str], dict[str, Current]]] = {}

@@ -46,11 +46,26 @@ def _say(level: str, message: str) -> None:
     sys.stderr.write(f"git-taskstore: {level}: {message}\n")
 
 
-def _store_dir() -> str | None:
-    from .paths import default_store_dir
+# Set by the installed hook: the store folders `init` wired, from the top, ':'-separated.
+ENV_HOOK_STORES = "TASKSTORE_HOOK_STORES"
 
-    path = default_store_dir()
-    return path if os.path.isdir(path) else None
+
+def _store_dirs() -> list[str]:
+    """The stores this hook guards: $TASKSTORE_DIR if set (hook-run --store), else those
+    the hook was installed for, else the default one; only folders inside the work tree."""
+    from .paths import ENV_STORE, default_store_dir, find_worktree, is_inside
+
+    wired = [p for p in os.environ.get(ENV_HOOK_STORES, "").split(":") if p]
+    if os.environ.get(ENV_STORE) or not wired:
+        path = default_store_dir()
+        return [path] if os.path.isdir(path) else []
+    top = find_worktree(os.getcwd()) or os.getcwd()
+    found = []
+    for rel in wired:
+        path = os.path.join(top, rel)
+        if os.path.isdir(path) and is_inside(path, top) and path not in found:
+            found.append(path)
+    return found
 
 
 def _is_store(store_dir: str) -> bool:
@@ -219,9 +234,14 @@ def checkout_left_store_alone(store_dir: str, args: Sequence[str]) -> bool:
 
 
 def run(hook: str, args: Sequence[str]) -> int:
-    store_dir = _store_dir()
-    if store_dir is None:
-        return 0
+    """Do what ``hook`` does for every store it guards; the worst exit code."""
+    code = 0
+    for store_dir in _store_dirs():
+        code = max(code, run_for(store_dir, hook, args))
+    return code
+
+
+def run_for(store_dir: str, hook: str, args: Sequence[str]) -> int:
     if hook == "pre-commit":
         return pre_commit(store_dir)
     if not _is_store(store_dir):

@@ -54,7 +54,7 @@ def test_the_template_carries_its_own_hash() -> None:
 
 
 def test_the_rendered_hook_names_this_interpreter(tmp_path: Path) -> None:
-    script = render_hook().decode()
+    script = render_hook([".taskstore"]).decode()
     assert f"INSTALL_PYTHON={sys.executable}\n" in script
     assert script.count("\n") < 40  # a shim: the logic is hookrun's
     path = tmp_path / "pre-commit"
@@ -73,7 +73,7 @@ def test_an_old_release_hook_is_upgraded_in_place(tmp_path: Path, name: str) -> 
     (folder / name).chmod(0o755)
     report = json.loads(ok(cli("install-hooks", "--json", cwd=repo)).out)
     assert name in report["written"] and report["kept_aside"] == []
-    assert (folder / name).read_bytes() == render_hook()
+    assert (folder / name).read_bytes() == render_hook([".taskstore"])
     assert not (folder / f"{name}{LEGACY_SUFFIX}").exists()
 
 

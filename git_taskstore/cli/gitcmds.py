@@ -82,14 +82,17 @@ def install_hooks(allow_hooks_path: bool, store_dir: str | None, as_json: bool) 
 
     pre-commit refuses conflicted or broken JSONL; post-merge, post-rewrite and
     post-checkout keep the cache fresh; pre-push runs `check`. They go where
-    `git rev-parse --git-path hooks` says, so linked worktrees share them. --store
-    picks the repository: the one holding that store folder. The hooks work on the
-    default store of the repository (or TASKSTORE_DIR as git runs them).
+    `git rev-parse --git-path hooks` says, so linked worktrees share them. They guard
+    the store --store names (default: .taskstore at the top) and every store they
+    guarded before.
     """
     from ..hooks import install_hooks as install
+    from ..hooks import store_relpath
+    from ..paths import default_store_dir
 
     repo = require_repo(store_dir)
-    report = install(repo, allow_hooks_path=allow_hooks_path)
+    store = store_relpath(repo, default_store_dir(explicit=store_dir))
+    report = install(repo, allow_hooks_path=allow_hooks_path, stores=[store])
     return print_report(report, as_json)
 
 
