@@ -46,8 +46,9 @@ def _say(level: str, message: str) -> None:
     sys.stderr.write(f"git-taskstore: {level}: {message}\n")
 
 
-# Set by the installed hook: the store folders `init` wired, from the top, ':'-separated.
+# Set by the installed hook: the store folders `init` wired, from the top, separated.
 ENV_HOOK_STORES = "TASKSTORE_HOOK_STORES"
+STORE_SEPARATOR = ":"
 
 
 def _store_dirs() -> list[str]:
@@ -55,7 +56,7 @@ def _store_dirs() -> list[str]:
     the hook was installed for, else the default one; only folders inside the work tree."""
     from .paths import ENV_STORE, default_store_dir, find_worktree, is_inside
 
-    wired = [p for p in os.environ.get(ENV_HOOK_STORES, "").split(":") if p]
+    wired = [p for p in os.environ.get(ENV_HOOK_STORES, "").split(STORE_SEPARATOR) if p]
     if os.environ.get(ENV_STORE) or not wired:
         path = default_store_dir()
         return [path] if os.path.isdir(path) else []

@@ -20,7 +20,7 @@ from importlib import resources
 
 from .errors import TaskstoreError
 from .git import DRIVER_DESCRIPTION, DRIVER_NAME, DRIVER_SCRIPT, Repo, driver_command
-from .hookrun import HOOKS, LEGACY_SUFFIX
+from .hookrun import HOOKS, LEGACY_SUFFIX, STORE_SEPARATOR
 
 ATTRIBUTE = f"merge={DRIVER_NAME}"
 
@@ -33,6 +33,8 @@ PRIOR_HASHES = (
     b"5f0d3c2a",  # the five 35-line shell scripts that chained the kept hook themselves
     b"ec435b3f0c2719f96236915b449a5dc8",  # the template before it named the stores
 )
+# The module the installed hooks run, in this installation.
+HOOKRUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
 TEMPLATE_START = b"# start templated\n"
 TEMPLATE_END = b"# end templated\n"
 
@@ -56,16 +58,11 @@ def render_hook(stores: Sequence[str] = ()) -> bytes:
     the store folders the hooks guard (relative to the top; none: the default one)."""
     before, rest = hook_template().split(TEMPLATE_START)
     _, after = rest.split(TEMPLATE_END)
-    templated = (
+    values = (
         f"INSTALL_PYTHON={shlex.quote(sys.executable)}\nHOOKRUN={shlex.quote(HOOKRUN)}\n"
         f"STORES={shlex.quote(STORE_SEPARATOR.join(stores))}\n"
     ).encode()
-    return before + TEMPLATE_START + templated + TEMPLATE_END + after
-
-
-# The module the installed hooks run, in this installation.
-HOOKRUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
-STORE_SEPARATOR = ":"
+    return before + TEMPLATE_START + values + TEMPLATE_END + after
 
 
 def templated(path: str) -> dict[str, str]:
