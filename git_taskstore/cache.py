@@ -31,7 +31,7 @@ from . import query
 from .freshness import FileState
 from .records import Filter
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # (data of the current version, its version, deleted), as a table or pending row holds it.
 Current = tuple[str, int, bool]
@@ -46,6 +46,7 @@ _MANY_ROWS = ",".join(["(?,?,?,?)"] * _ROWS_PER_INSERT)
 # Ids looked up per statement: well under the parameters SQLite allows.
 _IDS_PER_LOOKUP = 500
 _FILE_COLUMNS = ", ".join(FileState._fields)
+_FILE_MARKS = ",".join("?" * len(FileState._fields))
 
 
 class CacheCorrupt(Exception):
@@ -102,7 +103,7 @@ class Cache:
     def save_state(self, collection: str, state: FileState) -> None:
         self.conn.execute(
             f"INSERT OR REPLACE INTO files (collection, {_FILE_COLUMNS})"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f" VALUES (?,{_FILE_MARKS})",
             (collection, *state),
         )
 
@@ -444,7 +445,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         conn.execute(
             "CREATE TABLE files (collection TEXT PRIMARY KEY, inode INTEGER, size INTEGER,"
             " mtime_ns INTEGER, offset INTEGER, lines INTEGER, crc INTEGER, adler INTEGER,"
-            " head BLOB, tail BLOB, synced_ns INTEGER, bad_lines INTEGER, conflict_line INTEGER)"
+            " head BLOB, tail BLOB, synced_ns INTEGER, bad_lines INTEGER, conflict_line INTEGER,"
+            " ctime_ns INTEGER)"
         )
         conn.execute(
             "CREATE TABLE indexes (collection TEXT, field TEXT, PRIMARY KEY (collection, field))"

@@ -97,7 +97,11 @@ def sync(cache: Cache, collection: str, path: str, *, full: bool = False) -> Syn
             # The same bytes: remember the new stat and the later read time, which ends
             # the racy window once it is far enough from the mtime.
             state = state._replace(
-                inode=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns, synced_ns=synced_ns
+                inode=st.st_ino,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                ctime_ns=st.st_ctime_ns,
+                synced_ns=synced_ns,
             )
             cache.save_state(collection, state)
         return SyncResult(collection, "fresh" if state.conflict_line is None else "conflict")

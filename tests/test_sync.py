@@ -111,6 +111,25 @@ def test_a_same_size_rewrite_is_seen_by_a_store_opened_later(tmp_path: Path) -> 
         assert second.collection("tasks").get("a")["status"] == "done"  # type: ignore[index]
 
 
+def test_a_same_size_rewrite_that_sets_the_mtime_back_is_seen(
+    store: Store, tasks: Collection
+) -> None:
+    """An old file (outside its racy window) rewritten, then its mtime set back with a real
+    os.utime, as `touch -r` and `cp -p` do: only the ctime tells. Mutation: drop the
+    ctime comparison from FileState.matches, and the old status is served."""
+    path = store.file_path("tasks")
+    Path(path).write_bytes(b'{"id":"a","status":"open","updated_at":1}\n')
+    old = os.stat(path)
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns - 10_000_000_000))
+    assert tasks.get("a")["status"] == "open"  # type: ignore[index]
+    time.sleep(0.05)  # the ctime of the rewrite is a later tick
+    read = os.stat(path)
+    rewrite_in_place_keeping_stat(path, b'"open"', b'"done"')
+    assert os.stat(path).st_mtime_ns == read.st_mtime_ns
+    assert store.is_stale() is True
+    assert tasks.get("a")["status"] == "done"  # type: ignore[index]
+
+
 def test_our_own_appends_leave_the_file_outside_its_racy_window(
     store: Store, tasks: Collection
 ) -> None:
