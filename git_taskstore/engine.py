@@ -9,6 +9,7 @@ Everything is decided, and anything refused has raised, before the first byte is
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
-from .errors import ConflictMarkersError, TaskstoreError
+from .errors import ConflictMarkersError, EnvironmentFault, TaskstoreError, environment_fault
 from .freshness import EMPTY_STATE, Digest
 from .gcpause import gc_paused
 from .locking import FlockLock
@@ -33,6 +34,10 @@ LOCK_TIMEOUT_S = 60.0
 # Writes of more records than this pause the cycle collector while they run: it would
 # walk every record, copy, request and line again and again (all acyclic) as they grow.
 GC_PAUSE_MIN = 1000
+# What a read-only folder or file says: a read may go on without the lock file.
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+# OperationalErrors a fresh connection does not cure: another process holds the database.
+_BUSY = ("database is locked", "database table is locked")
 
 
 class Engine:
@@ -43,6 +48,10 @@ class Engine:
         self.db_path = os.path.join(path, DB_NAME)
         # Held around every use of the cache connection and the lock (threads).
         self.mutex = threading.RLock()
+        # True once the cache lives in memory: the one on disk cannot be written.
+        self.in_memory = False
+        # Appends made so far: a write whose lines reached a file is not run again.
+        self.appends = 0
         self.cache = self._open_cache()
         self._lock: FlockLock | None = None
         self._ignores_checked = False
@@ -63,8 +72,12 @@ class Engine:
         return layout.list_files(self.path).collections
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store's write lock (re-entrant within a thread)."""
+    def locked(self, *, reading: bool = False) -> Iterator[None]:
+        """Hold the store's write lock (re-entrant within a thread).
+
+        With ``reading`` (a sync before a read), a lock file that cannot be made in a
+        read-only folder is done without: nobody can write the files there either.
+        """
         with self.mutex:
             if self._lock is None:
                 self._lock = FlockLock(os.path.join(self.path, LOCK_NAME), LOCK_TIMEOUT_S)
@@ -75,6 +88,11 @@ class Engine:
                     f"the store {display_path(self.path)} has been locked by another process "
                     f"for {LOCK_TIMEOUT_S:.0f}s: wait for it to finish, or stop it"
                 ) from None
+            except OSError as exc:
+                if reading and exc.errno in _READ_ONLY_ERRNOS:
+                    yield
+                    return
+                raise environment_fault(exc) from None
             try:
                 if not self._ignores_checked:
                     self._ignore_lock_file()
@@ -99,28 +117,85 @@ class Engine:
         with self.mutex:
             if self.closed:
                 raise TaskstoreError("the store is closed")
+            appends = self.appends
             try:
-                return fn()
+                try:
+                    return fn()
+                except sqlite3.OperationalError as exc:
+                    if str(exc).startswith("no such table"):
+                        # Another release recreated the schema under this connection.
+                        self.cache.forget_tables()
+                    elif str(exc).startswith(_BUSY) or self.in_memory:
+                        raise
+                    else:
+                        self._cure_cache(exc, appends)
+                except sqlite3.DatabaseError as exc:
+                    self._recover_cache(exc)
+                try:
+                    return fn()
+                except sqlite3.OperationalError as exc:
+                    if str(exc).startswith(_BUSY) or self.in_memory:
+                        raise
+                    # The file opened again but the fault remains (a full disk): this
+                    # process goes on with a cache in memory.
+                    self._cure_cache(exc, appends, memory=True)
+                    return fn()
+            except OSError as exc:
+                raise environment_fault(exc) from None
             except sqlite3.OperationalError as exc:
-                if not str(exc).startswith("no such table"):
-                    raise
-                # Another release recreated the schema under this connection.
-                self.cache.forget_tables()
-            except sqlite3.DatabaseError as exc:
-                self._recover_cache(exc)
-            return fn()
+                raise EnvironmentFault(
+                    f"cache {display_path(self.db_path)}: {exc}; free disk space or delete it "
+                    "(it is rebuilt from the JSONL files)"
+                ) from None
+
+    def _cure_cache(
+        self, exc: sqlite3.OperationalError, appends: int, *, memory: bool = False
+    ) -> None:
+        """Open the cache again after a fault that a new connection may cure (disk full,
+        read-only, I/O error), in memory if the file cannot be written.
+
+        If lines reached a JSONL file before the cache failed, the write is in the truth
+        and is not run again (it would append its lines twice): the caller learns that the
+        cache, not the write, failed; the next read catches the cache up from the file.
+        """
+        self.cache.close()
+        self.cache = self._memory_cache(exc) if memory else self._open_cache()
+        if self.appends != appends:
+            raise EnvironmentFault(
+                f"the write reached the JSONL files, but the cache {display_path(self.db_path)} "
+                f"could not record it ({exc}): free disk space; the next read catches it up"
+            )
 
     def _open_cache(self) -> Cache:
         try:
-            return Cache(self.db_path)
-        except CacheCorrupt as exc:
-            log.info(
-                "cache %s was unreadable (%s); rebuilding it from the JSONL files",
-                display_path(self.db_path),
-                exc,
-            )
-            self._delete_cache_files()
-            return Cache(self.db_path)
+            try:
+                return Cache(self.db_path)
+            except CacheCorrupt as exc:
+                log.info(
+                    "cache %s was unreadable (%s); rebuilding it from the JSONL files",
+                    display_path(self.db_path),
+                    exc,
+                )
+                self._delete_cache_files()
+                return Cache(self.db_path)
+        except sqlite3.OperationalError as exc:
+            if _align_journal_modes(self.db_path):
+                # The cache was made writable again, its -wal and -shm were not.
+                with suppress(sqlite3.OperationalError):
+                    return Cache(self.db_path)
+            return self._memory_cache(exc)
+
+    def _memory_cache(self, exc: Exception) -> Cache:
+        """A cache this process rebuilds in memory: the one on disk cannot be written
+        (a read-only checkout, a full disk, a folder in its place). Writes still go to
+        the JSONL files, which are the truth."""
+        log.info(
+            "cache %s cannot be used (%s); reading the JSONL files into memory instead",
+            display_path(self.db_path),
+            exc,
+        )
+        self.in_memory = True
+        return Cache(":memory:")
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         with self.locked():
@@ -146,7 +221,7 @@ class Engine:
         path = self.file_path(collection)
         needed, state = sync.needs_sync(self.cache, collection, path)
         if needed:
-            with self.locked():
+            with self.locked(reading=True):
                 self.fresh_locked(collection)
         elif state is not None and state.conflict_line is not None:
             raise ConflictMarkersError(display_path(path), state.conflict_line)
@@ -261,6 +336,29 @@ class Engine:
         path = self.file_path(collection)
         before = self.cache.file_state(collection)
         digest = Digest(before or EMPTY_STATE)
-        start, _ = jsonl.append_lines(path, [row[1] for row in rows], digest)
+        self.appends += 1
+        try:
+            start, _ = jsonl.append_lines(path, [row[1] for row in rows], digest)
+        except OSError as exc:
+            raise environment_fault(exc, path) from None
         self.cache.upsert(collection, rows)
         sync.advance(self.cache, collection, path, before, digest, start)
+
+
+def _align_journal_modes(db_path: str) -> bool:
+    """Give the cache's -wal and -shm files the cache's own mode; True if one changed.
+
+    SQLite makes them with the database's mode: a cache once made read-only (a read-only
+    checkout, a chmod) and made writable again keeps read-only ones, which fail every open.
+    """
+    try:
+        mode = os.stat(db_path).st_mode & 0o777
+    except OSError:
+        return False
+    changed = False
+    for suffix in ("-wal", "-shm"):
+        with suppress(OSError):
+            if os.stat(db_path + suffix).st_mode & 0o777 != mode:
+                os.chmod(db_path + suffix, mode)
+                changed = True
+    return changed

@@ -90,9 +90,7 @@ class FileState(_State):
         return self.matches(st) and not self.is_racy()
 
 
-EMPTY_STATE = FileState(
-    0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None, 0
-)
+EMPTY_STATE = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None, 0)
 
 
 class Digest:

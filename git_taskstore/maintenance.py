@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl, layout, names, sync
+from . import jsonl, layout, log, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
-from .files import atomic_write
+from .files import atomic_write, remove_leftovers
 from .paths import UNTRACKED_NAMES, display_path
 from .writes import make_request
 
@@ -80,6 +80,10 @@ def compact(engine: Engine, collection: str | None = None) -> list[CompactResult
 
 def _compact_one(engine: Engine, name: str) -> CompactResult:
     path = engine.file_path(name)
+    # A compact killed before its rename left its temp file: the lock is ours, so no
+    # rewrite of this file is running.
+    for leftover in remove_leftovers(path):
+        log.info("removed %s, left by a killed compact", leftover)
     with open(path, "rb") as handle:
         data = handle.read()
     marker = jsonl.conflict_marker_line(data)

@@ -12,13 +12,15 @@ STORE_DIRNAME = ".taskstore"
 DB_NAME = "taskstore.db"
 LOCK_NAME = "taskstore.lock"
 VERSION_NAME = ".version"
-# Files in the store folder that are never committed (the Rust crate also writes a log).
+# Files in the store folder that are never committed (the Rust crate also writes a log),
+# and the temp files of a rewrite that a killed process leaves (files.atomic_write).
 UNTRACKED_NAMES = (
     "taskstore.db",
     "taskstore.db-wal",
     "taskstore.db-shm",
     "taskstore.lock",
     "taskstore.log",
+    ".*.tmp",
 )
 ENV_STORE = "TASKSTORE_DIR"
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debounce, jsonl, layout, log, maintenance, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
-from .errors import TaskstoreError, ValidationError
+from .errors import TaskstoreError, ValidationError, environment_fault
 from .gcpause import gc_paused
 from .ids import new_id
 from .paths import STORE_DIRNAME
@@ -124,8 +124,11 @@ class Store:
         if debounce_ms is None:
             # Read before anything is opened: a bad value leaves nothing to close.
             debounce_ms = debounce.delay_from_env()
-        layout.prepare(self.path, create=create)
-        self.engine = Engine(self.path)
+        try:
+            layout.prepare(self.path, create=create)
+            self.engine = Engine(self.path)
+        except OSError as exc:
+            raise environment_fault(exc) from None
         self._batches = threading.local()
         self._flusher: debounce.Flusher | None = None
         # Pending writes of processes that died before exporting them, exported as this

@@ -152,6 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # The core turns the file system's refusals into EnvironmentFault; one that
+        # escapes it (a command's own file, --output) still gets its one line.
+        from ..errors import environment_fault
+
+        click.echo(f"error: {environment_fault(exc)}", err=True)
+        return 1
     except Exception as exc:
         from ..errors import TaskstoreError
 
