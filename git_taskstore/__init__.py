@@ -32,6 +32,7 @@ _EXPORTS = {
     "AlreadyExistsError": "errors",
     "ConflictMarkersError": "errors",
     "StorePathError": "errors",
+    "EnvironmentFault": "errors",
     "StoreVersionError": "errors",
 }
 
@@ -39,6 +40,7 @@ __all__ = [
     "AlreadyExistsError",
     "Collection",
     "ConflictMarkersError",
+    "EnvironmentFault",
     "Filter",
     "NotFoundError",
     "Op",
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from .errors import (
         AlreadyExistsError,
         ConflictMarkersError,
+        EnvironmentFault,
         NotFoundError,
         StorePathError,
         StoreVersionError,

@@ -179,7 +179,7 @@ class Engine:
                 self._delete_cache_files()
                 return Cache(self.db_path)
         except sqlite3.OperationalError as exc:
-            if _align_journal_modes(self.db_path):
+            if align_journal_modes(self.db_path):
                 # The cache was made writable again, its -wal and -shm were not.
                 with suppress(sqlite3.OperationalError):
                     return Cache(self.db_path)
@@ -345,7 +345,7 @@ class Engine:
         sync.advance(self.cache, collection, path, before, digest, start)
 
 
-def _align_journal_modes(db_path: str) -> bool:
+def align_journal_modes(db_path: str) -> bool:
     """Give the cache's -wal and -shm files the cache's own mode; True if one changed.
 
     SQLite makes them with the database's mode: a cache once made read-only (a read-only

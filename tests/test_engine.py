@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from git_taskstore import (
     Op,
     Store,
 )
+from git_taskstore.engine import align_journal_modes
 from git_taskstore.jsonl import parse_line
 
 
@@ -92,3 +94,18 @@ def test_store_is_a_context_manager_and_refuses_use_after_close(tmp_path: Path) 
         store.collection("tasks").put({"id": "a"})
     with pytest.raises(Exception, match="closed"):
         store.collection("tasks").list()
+
+
+def test_a_cache_made_writable_again_gets_writable_wal_and_shm(tmp_path: Path) -> None:
+    """SQLite makes -wal and -shm with the cache's mode: after a read-only spell they stay
+    0444 and every open fails (as a non-root user) until they are deleted by hand. Opening
+    aligns them. Mutation: chmod nothing in align_journal_modes: modes stay 0o444."""
+    with Store.open_dir(tmp_path / "store") as store:
+        store.collection("tasks").put({"id": "a"})
+        db = Path(store.path) / "taskstore.db"
+        for suffix in ("-wal", "-shm"):
+            os.chmod(f"{db}{suffix}", 0o444)
+        assert align_journal_modes(str(db)) is True
+        for suffix in ("-wal", "-shm"):
+            assert os.stat(f"{db}{suffix}").st_mode & 0o777 == db.stat().st_mode & 0o777
+        assert align_journal_modes(str(db)) is False
