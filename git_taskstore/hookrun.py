@@ -46,11 +46,17 @@ def _say(level: str, message: str) -> None:
     sys.stderr.write(f"git-taskstore: {level}: {message}\n")
 
 
-def _store_dir() -> str | None:
-    from .paths import default_store_dir
+def store_dirs() -> list[str]:
+    """The stores a hook guards: the default one (``.taskstore``, or $TASKSTORE_DIR) and
+    every folder ``.gitattributes`` sends to the merge driver (``init --store DIR``
+    writes that line), those that exist."""
+    from .paths import default_store_dir, find_worktree, stores_in_attributes
 
-    path = default_store_dir()
-    return path if os.path.isdir(path) else None
+    found = [default_store_dir()]
+    top = find_worktree(os.getcwd())
+    if top is not None:
+        found += [path for path in stores_in_attributes(top) if path not in found]
+    return [path for path in found if os.path.isdir(path)]
 
 
 def _is_store(store_dir: str) -> bool:
@@ -193,9 +199,19 @@ def checkout_left_store_alone(store_dir: str, args: Sequence[str]) -> bool:
 
 
 def run(hook: str, args: Sequence[str]) -> int:
-    store_dir = _store_dir()
-    if store_dir is None:
-        return 0
+    """Run the hook on every store it guards; the first failure's exit code."""
+    code = 0
+    for store_dir in store_dirs():
+        try:
+            ours = run_on(hook, args, store_dir)
+        except Exception as exc:  # a hook must never break git because of us
+            _say("warning", f"{hook} hook skipped for {store_dir}: {type(exc).__name__}: {exc}")
+            ours = 0
+        code = code or ours
+    return code
+
+
+def run_on(hook: str, args: Sequence[str], store_dir: str) -> int:
     if hook == "pre-commit":
         return pre_commit(store_dir)
     if not _is_store(store_dir):

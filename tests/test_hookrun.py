@@ -324,3 +324,56 @@ def test_a_merge_that_left_the_store_alone_opens_no_store(tmp_path: Path) -> Non
     )
     assert out.stdout == "[0, 0] []\n", out
     assert os.environ.get("TASKSTORE_RUNNING_LEGACY_HOOK") is None
+
+
+def test_hooks_guard_a_store_that_init_made_in_a_custom_folder(tmp_path: Path) -> None:
+    """`init --store .loopr` declares `.loopr/*.jsonl merge=taskstore`: pre-commit refuses
+    conflict markers there, and post-merge brings its cache up to date. Mutation: make
+    store_dirs return the default store only: the markers are committed."""
+    repo = init_repo(tmp_path / "repo")
+    ok(cli("init", "--store", ".loopr", cwd=repo))
+    with Store.open_dir(repo / ".loopr") as store:
+        store.collection("signals").put({"id": "s1", "state": "new"})
+    commit_all(repo, "loopr store")
+    before = git(repo, "rev-parse", "HEAD")
+    with open(repo / ".loopr" / "signals.jsonl", "a") as handle:
+        handle.write('<<<<<<< ours\n{"id":"s2"}\n=======\n{"id":"s3"}\n>>>>>>> theirs\n')
+    git(repo, "add", "-A")
+    refused = run_git(repo, "commit", "-qm", "markers")
+    assert refused.code != 0 and ".loopr/signals.jsonl" in refused.err, refused
+    assert git(repo, "rev-parse", "HEAD") == before
+    git(repo, "reset", "-q", "--hard")
+    # A merge bringing a new record: post-merge syncs .loopr's cache, so a probe says fresh.
+    git(repo, "checkout", "-qb", "other")
+    with Store.open_dir(repo / ".loopr") as store:
+        store.collection("signals").put({"id": "s4"})
+    commit_all(repo, "s4")
+    git(repo, "checkout", "-q", "main")
+    ok(run_git(repo, "merge", "-q", "--no-edit", "other"))
+    from git_taskstore.probe import cache_is_fresh
+
+    assert cache_is_fresh(str(repo / ".loopr"))
+
+
+def test_gitattributes_lines_that_leave_the_work_tree_are_not_stores(tmp_path: Path) -> None:
+    """.gitattributes arrives through git: `../x`, absolute paths, globs and a symlink out
+    of the work tree are not taken. Mutation: drop the realpath check in
+    stores_in_attributes: the symlinked folder outside is listed."""
+    from git_taskstore.paths import stores_in_attributes
+
+    top = tmp_path / "top"
+    top.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (top / "link").symlink_to(outside)
+    (top / ".gitattributes").write_text(
+        "../x/*.jsonl merge=taskstore\n"
+        "/abs/*.jsonl merge=taskstore\n"
+        "a/*/b/*.jsonl merge=taskstore\n"
+        "link/*.jsonl merge=taskstore\n"
+        "ok/./x/*.jsonl merge=taskstore\n"
+        "other/*.jsonl merge=union\n"
+        ".loopr/*.jsonl merge=taskstore\n"
+        "deep/store/*.jsonl text merge=taskstore\n"
+    )
+    assert stores_in_attributes(str(top)) == [str(top / ".loopr"), str(top / "deep" / "store")]
