@@ -147,6 +147,48 @@ def hooks_installed(repo: Repo) -> dict[str, bool]:
     return {name: is_ours(os.path.join(repo.hooks_dir, name)) for name in HOOKS}
 
 
+def hook_problem(path: str) -> str | None:
+    """Why a hook of ours cannot run the installation it was written for, or None.
+
+    The hook execs the interpreter and hookrun.py its templated lines name; a
+    reinstall (``pip install -e .`` elsewhere, a venv deleted) can remove them, and the
+    hook then falls back to whatever ``git-taskstore`` git finds on its PATH, or does
+    nothing but warn.
+    """
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(65536)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if TEMPLATE_START not in text or TEMPLATE_END not in text:
+        return None  # an earlier version of ours, without templated lines
+    block = text.split(TEMPLATE_START, 1)[1].split(TEMPLATE_END, 1)[0].decode("utf-8", "replace")
+    values: dict[str, str] = {}
+    for line in block.splitlines():
+        key, _, value = line.partition("=")
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            words = []
+        values[key] = words[0] if words else ""
+    python, hookrun = values.get("INSTALL_PYTHON", ""), values.get("HOOKRUN", "")
+    if not (python and os.access(python, os.X_OK) and not os.path.isdir(python)):
+        return f"its interpreter {python or '(none)'} is gone"
+    if not os.path.isfile(hookrun):
+        return f"{hookrun or 'hookrun.py'} is gone"
+    return None
+
+
+def hook_problems(repo: Repo) -> dict[str, str]:
+    """Hooks of ours that cannot run their installation: name -> why."""
+    found = {}
+    for name, ours in hooks_installed(repo).items():
+        problem = ours and hook_problem(os.path.join(repo.hooks_dir, name))
+        if problem:
+            found[name] = problem
+    return found
+
+
 def _write_executable(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as handle:
@@ -214,6 +256,8 @@ class Integration:
     hooks_path: str | None  # core.hooksPath, when set
     changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Hooks of ours that cannot run the installation they name: hook name -> why.
+    broken_hooks: dict[str, str] = field(default_factory=dict)
 
 
 def integrate(
@@ -250,7 +294,15 @@ def integration_status(repo: Repo, store_dir: str) -> Integration:
         hooks=hooks_installed(repo),
         hooks_dir=repo.hooks_dir,
         hooks_path=repo.hooks_path,
+        broken_hooks=hook_problems(repo),
     )
+    if status.broken_hooks:
+        name, why = next(iter(status.broken_hooks.items()))
+        status.warnings.append(
+            f"{len(status.broken_hooks)} hook(s) cannot run ({name}: {why}; git-taskstore "
+            "was reinstalled or its venv removed): run `git taskstore install-hooks` with "
+            "the git-taskstore you use now"
+        )
     if status.attribute and not status.driver:
         status.warnings.append(
             ".gitattributes names the taskstore merge driver but this clone does not define "

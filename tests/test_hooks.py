@@ -201,3 +201,24 @@ def test_core_hooks_path_refused_with_a_hint_then_honoured(tmp_path: Path) -> No
     git(repo, "reset", "-q", "--", ".githooks")
     git(repo, "commit", "-qm", "init")
     assert_broken_commit_refused(repo)
+
+
+def test_status_reports_hooks_whose_installation_is_gone(tmp_path: Path) -> None:
+    """The hooks name the interpreter of the install that wrote them; once that venv is
+    removed (or `pip install -e .` moved the package), `status` must not say all is
+    installed. Mutation: make hook_problem return None: no warning, no CANNOT RUN."""
+    from testing.inprocess import cli as cli_inprocess
+
+    repo = new_repo(tmp_path / "repo")
+    hook = hooks_dir(repo) / "post-merge"
+    gone = str(tmp_path / "removed-venv" / "bin" / "python")
+    text = hook.read_text()
+    hook.write_text(text.replace(f"INSTALL_PYTHON={sys.executable}", f"INSTALL_PYTHON={gone}"))
+    result = cli_inprocess("status", cwd=repo)
+    assert result.code == 0, result
+    assert "hooks: 5/5 installed" in result.out and "1 CANNOT RUN" in result.out, result
+    assert "post-merge" in result.err and "removed-venv" in result.err, result
+    assert "git taskstore install-hooks" in result.err, result
+    ok(cli_inprocess("install-hooks", cwd=repo))
+    again = cli_inprocess("status", cwd=repo)
+    assert "CANNOT RUN" not in again.out and "cannot run" not in again.err, again

@@ -150,6 +150,7 @@ def status(store_dir: str | None, as_json: bool) -> int:
             f"hooks: {len(installed)}/{len(integration.hooks)} installed in "
             f"{display_path(integration.hooks_dir)}"
             + (f" (core.hooksPath = {integration.hooks_path})" if integration.hooks_path else "")
+            + (f", {len(integration.broken_hooks)} CANNOT RUN" if integration.broken_hooks else "")
         )
     for row in rows:
         row["collection"] = row["name"]
