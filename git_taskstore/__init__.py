@@ -32,15 +32,14 @@ _EXPORTS = {
     "AlreadyExistsError": "errors",
     "ConflictMarkersError": "errors",
     "StorePathError": "errors",
-    "EnvironmentFault": "errors",
     "StoreVersionError": "errors",
+    "WriteError": "errors",
 }
 
 __all__ = [
     "AlreadyExistsError",
     "Collection",
     "ConflictMarkersError",
-    "EnvironmentFault",
     "Filter",
     "NotFoundError",
     "Op",
@@ -50,6 +49,7 @@ __all__ = [
     "StoreVersionError",
     "TaskstoreError",
     "ValidationError",
+    "WriteError",
     "__version__",
 ]
 
@@ -59,12 +59,12 @@ if TYPE_CHECKING:
     from .errors import (
         AlreadyExistsError,
         ConflictMarkersError,
-        EnvironmentFault,
         NotFoundError,
         StorePathError,
         StoreVersionError,
         TaskstoreError,
         ValidationError,
+        WriteError,
     )
     from .records import Filter, Op, Record
     from .store import Collection, Store

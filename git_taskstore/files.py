@@ -18,31 +18,6 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def remove_leftovers(path: str) -> list[str]:
-    """Delete the temp files that killed rewrites of ``path`` left; return their names.
-
-    The caller holds what serialises rewrites of ``path`` (the store's lock), so no live
-    rewrite owns one of them.
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    prefix = f".{name}."
-    removed = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            rest = entry.name[len(prefix) : -len(".tmp")]
-            if (
-                entry.name.startswith(prefix)
-                and entry.name.endswith(".tmp")
-                and len(rest) == 12
-                and all(c in "0123456789abcdef" for c in rest)
-                and entry.is_file(follow_symlinks=False)
-            ):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(entry.name)
-    return removed
-
-
 def atomic_write(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir."""
     folder, name = os.path.split(os.path.abspath(path))

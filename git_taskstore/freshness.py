@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         synced_ns: int  # wall clock just before the file was last read
         bad_lines: int
         conflict_line: int | None
-        ctime_ns: int  # a rewrite that sets the mtime back (touch -r, cp -p) changes it
+        ctime_ns: int
 
 else:
     _State = namedtuple(
@@ -69,11 +69,9 @@ class FileState(_State):
     __slots__ = ()
 
     def matches(self, st: os.stat_result) -> bool:
-        """The file is as it was when read to ``offset``, by its stat.
-
-        The ctime is compared too, as git does: whoever rewrites a file and sets its mtime
-        back (``touch -r``, ``cp -p``, ``rsync -t``) cannot set its ctime.
-        """
+        """The file is as it was when read to ``offset``, by its stat. The ctime counts
+        too, as it does for git: a rewrite that keeps the size and sets the mtime back
+        (``touch -r``, ``cp -p``, ``rsync -t``, an editor keeping times) changes it."""
         return (
             st.st_ino == self.inode
             and st.st_size == self.size == self.offset

@@ -12,15 +12,15 @@ STORE_DIRNAME = ".taskstore"
 DB_NAME = "taskstore.db"
 LOCK_NAME = "taskstore.lock"
 VERSION_NAME = ".version"
-# Files in the store folder that are never committed (the Rust crate also writes a log),
-# and the temp files of a rewrite that a killed process leaves (files.atomic_write).
+# Files in the store folder that are never committed (the Rust crate also writes a log).
 UNTRACKED_NAMES = (
     "taskstore.db",
     "taskstore.db-wal",
     "taskstore.db-shm",
     "taskstore.lock",
     "taskstore.log",
-    ".*.tmp",
+    "taskstore.owners",  # debounced writers' claims (debounce.Owner)
+    ".*.tmp",  # what a killed rewrite leaves (files.atomic_write)
 )
 ENV_STORE = "TASKSTORE_DIR"
 
@@ -60,42 +60,7 @@ def default_store_dir(cwd: str | None = None, explicit: str | None = None) -> st
     return os.path.join(top or cwd, STORE_DIRNAME)
 
 
-def stores_in_attributes(top: str) -> list[str]:
-    """The store folders that ``<top>/.gitattributes`` sends to the merge driver
-    (``DIR/*.jsonl merge=taskstore`` lines, as ``init`` writes them), absolute.
-
-    The file arrives through git, from anyone with push access: a folder is taken only if
-    it is a plain relative path that stays inside the work tree once symlinks are
-    resolved. What a hook does with it (open a store with a ``.version``) is no more than
-    a command run there would do.
-    """
-    try:
-        with open(os.path.join(top, ".gitattributes"), "rb") as handle:
-            text = handle.read(1 << 20).decode("utf-8", "replace")
-    except OSError:
-        return []
-    real_top = os.path.realpath(top)
-    found: list[str] = []
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) < 2 or "merge=taskstore" not in words[1:]:
-            continue
-        pattern = words[0]
-        if not pattern.endswith("/*.jsonl"):
-            continue
-        folder = pattern[: -len("/*.jsonl")]
-        parts = folder.split("/")
-        if (
-            not folder
-            or folder.startswith("/")
-            or any(part in ("", ".", "..") for part in parts)
-            or any(c in folder for c in '*?[]\\!"')
-        ):
-            continue
-        path = os.path.join(top, *parts)
-        real = os.path.realpath(path)
-        if not real.startswith(real_top + os.sep):
-            continue
-        if path not in found:
-            found.append(path)
-    return found
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path``, links resolved, is ``folder`` or lies under it."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)

@@ -52,12 +52,8 @@ def cache_is_fresh(store_dir: str) -> bool:
             st = os.stat(os.path.join(store_dir, collection + SUFFIX))
         except OSError:
             return False
-        if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
-            inode,
-            size,
-            mtime_ns,
-            ctime_ns,
-        ) or size != offset:
+        now = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if now != (inode, size, mtime_ns, ctime_ns) or size != offset:
             return False
         if synced_ns - mtime_ns < racy_window_ns(mtime_ns):
             return False

@@ -1,9 +1,6 @@
-"""cache.py: the indexes the cache keeps on declared fields, and the size of its WAL."""
+"""cache.py: the indexes the cache keeps on declared fields."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from testing.stores import (
     Task,
@@ -17,7 +14,6 @@ from git_taskstore import (
     Op,
     Store,
 )
-from git_taskstore.cache import WAL_LIMIT
 from git_taskstore.files import atomic_write
 
 
@@ -68,16 +64,3 @@ def test_rebuild_indexes_rebuilds_the_declared_ones(store: Store) -> None:
     store.create(Task(id="t-1", status="open", priority=1))
     assert store.rebuild_indexes(Task) == 2
     assert store.count(Task, [Filter("priority", Op.EQ, 1)]) == 1
-
-
-def test_the_wal_stays_bounded_over_many_writes(tmp_path: Path) -> None:
-    """600 single writes, each its own cache commit of a few 16 KiB pages: SQLite's
-    default checkpoints every 1,000 pages and never shrinks the WAL (16.4 MB seen for a
-    115 KB store). Mutation: drop the wal_autocheckpoint and journal_size_limit pragmas:
-    the WAL reaches 16 MB."""
-    with Store.open_dir(tmp_path / "store") as store:
-        tasks = store.collection("tasks")
-        for n in range(600):
-            tasks.put({"id": f"t{n}", "title": "x" * 200})
-        wal = os.path.getsize(os.path.join(store.path, "taskstore.db-wal"))
-    assert wal <= WAL_LIMIT + (1 << 20), wal

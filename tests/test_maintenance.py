@@ -243,21 +243,3 @@ def test_import_validates_everything_before_writing(store: Store, tasks: Collect
         with pytest.raises(ValidationError):
             store.import_data(data)
     assert snapshot(store.path) == before
-
-
-def test_compact_removes_the_temp_files_of_a_killed_compact_which_git_ignores(
-    store: Store, tasks: Collection
-) -> None:
-    """A compact killed before its rename leaves `.tasks.jsonl.XXXXXXXXXXXX.tmp`.
-    Mutation: drop remove_leftovers from _compact_one: the file stays; drop ".*.tmp"
-    from UNTRACKED_NAMES: .gitignore does not list it."""
-    tasks.put({"id": "a"})
-    folder = Path(store.path)
-    leftover = folder / ".tasks.jsonl.0123456789ab.tmp"
-    leftover.write_bytes(b'{"id":"a"}\n')
-    other = folder / ".notes.md.0123456789ab.tmp"  # not a rewrite of a collection file
-    other.write_bytes(b"x")
-    assert ".*.tmp" in (folder / ".gitignore").read_text().splitlines()
-    store.compact()
-    assert not leftover.exists()
-    assert other.exists()

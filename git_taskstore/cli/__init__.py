@@ -152,18 +152,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): not an error of ours.
         sys.stderr.close()
         return 0
-    except OSError as exc:
-        # The core turns the file system's refusals into EnvironmentFault; one that
-        # escapes it (a command's own file, --output) still gets its one line.
-        from ..errors import environment_fault
-
-        click.echo(f"error: {environment_fault(exc)}", err=True)
-        return 1
     except Exception as exc:
         from ..errors import TaskstoreError
 
         if isinstance(exc, TaskstoreError):
             click.echo(f"error: {exc}", err=True)
+            return 1
+        if isinstance(exc, OSError) and exc.strerror:
+            # The file system said no where the core expects nothing to fail (a store
+            # folder that is not one, --store /proc): one line naming the file.
+            from ..paths import display_path
+
+            where = f"{display_path(os.fsdecode(exc.filename))}: " if exc.filename else ""
+            click.echo(
+                f"error: {where}{exc.strerror}; check the path and its permissions", err=True
+            )
             return 1
         raise
     return result if isinstance(result, int) else 0

@@ -61,6 +61,20 @@ def init(no_hooks: bool, allow_hooks_path: bool, store_dir: str | None, as_json:
     return 0
 
 
+def _refuse_outside(paths: tuple[str, ...]) -> None:
+    """check reads what it is given: JSONL files of this work tree only, never a link."""
+    from ..errors import ValidationError
+    from ..paths import display_path, find_worktree, is_inside
+
+    top = find_worktree(os.getcwd()) or os.getcwd()
+    for path in paths:
+        if not is_inside(path, top) or os.path.islink(path) or not path.endswith(".jsonl"):
+            raise ValidationError(
+                f"{display_path(path)} is not a JSONL file in this work tree: check reads "
+                "only those"
+            )
+
+
 @click.command()
 @store_option
 @json_option
@@ -150,7 +164,6 @@ def status(store_dir: str | None, as_json: bool) -> int:
             f"hooks: {len(installed)}/{len(integration.hooks)} installed in "
             f"{display_path(integration.hooks_dir)}"
             + (f" (core.hooksPath = {integration.hooks_path})" if integration.hooks_path else "")
-            + (f", {len(integration.broken_hooks)} CANNOT RUN" if integration.broken_hooks else "")
         )
     for row in rows:
         row["collection"] = row["name"]
@@ -221,6 +234,7 @@ def check(paths: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
     from ..maintenance import check_file
 
     if paths:
+        _refuse_outside(paths)
         problems = [p for path in paths for p in check_file(path)]
         checked = f"{len(paths)} file(s)"
     else:
