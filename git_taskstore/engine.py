@@ -61,6 +61,9 @@ class Engine:
         self.db_path = os.path.join(path, DB_NAME)
         # Held around every use of the cache connection and the lock (threads).
         self.mutex = threading.RLock()
+        # True once this process reads through a cache in memory (the file cannot be
+        # written): a second fault is not cured again.
+        self.in_memory = False
         self.cache = self._open_cache()
         self._lock: FlockLock | None = None
         self._ignores_checked = False
@@ -127,6 +130,12 @@ class Engine:
                     self.cache.forget_tables()
                 elif message.startswith(CURABLE):
                     self._recover_cache(exc)
+                elif message.startswith(CACHE_FULL) and not self.in_memory:
+                    # A read's sync on a full disk: this process goes on in memory, and
+                    # the file (pending writes and all) stays for when space is back.
+                    # Writes never get here: Engine.write turns this into WriteError.
+                    self.cache.close()
+                    self.cache = self._memory_cache(exc)
                 else:
                     raise
             except sqlite3.DatabaseError as exc:
@@ -134,29 +143,40 @@ class Engine:
             return fn()
 
     def _open_cache(self) -> Cache:
-        """The cache file; rebuilt if it is damaged or cannot be written (read-only files
-        left behind, say); in memory if it still cannot be had (a read-only checkout, a
-        full disk, a folder in its place), so that reads work all the same."""
+        """The cache file; rebuilt if it is damaged; in memory if it cannot be written now
+        (a read-only checkout, a full disk, a folder in its place), so that reads work all
+        the same. A cache that is only unwritable is never deleted: it may hold debounced
+        writes not yet exported, which the next open with space (or rights) exports."""
         try:
             return Cache(self.db_path)
-        except (CacheCorrupt, sqlite3.OperationalError) as exc:
+        except CacheCorrupt as exc:
             first = exc
+        except sqlite3.OperationalError as exc:
+            if align_journal_modes(self.db_path):
+                # Made writable again, with its -wal and -shm still read-only.
+                with suppress(CacheCorrupt, sqlite3.OperationalError):
+                    return Cache(self.db_path)
+            return self._memory_cache(exc)
         self._delete_cache_files()
         try:
             cache = Cache(self.db_path)
         except (CacheCorrupt, sqlite3.OperationalError) as exc:
-            log.info(
-                "cache %s cannot be written (%s): reading through a cache in memory",
-                display_path(self.db_path),
-                exc,
-            )
-            return Cache(":memory:")
+            return self._memory_cache(exc)
         log.info(
             "cache %s was unusable (%s); rebuilt it from the JSONL files",
             display_path(self.db_path),
             first,
         )
         return cache
+
+    def _memory_cache(self, exc: Exception) -> Cache:
+        log.info(
+            "cache %s cannot be written (%s): reading through a cache in memory",
+            display_path(self.db_path),
+            exc,
+        )
+        self.in_memory = True
+        return Cache(":memory:")
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         with self.locked():
@@ -379,3 +399,23 @@ class Engine:
 
 class _FileReplaced(Exception):
     """A file changed under a write (git replaced it): plan again from what is there."""
+
+
+def align_journal_modes(db_path: str) -> bool:
+    """Give the cache's -wal and -shm files the cache's own mode; True if one changed.
+
+    SQLite makes them with the database's mode: a cache made read-only (a read-only
+    checkout, a chmod) and then writable again keeps read-only ones, which fail every
+    open of a user who is not root.
+    """
+    try:
+        mode = os.stat(db_path).st_mode & 0o777
+    except OSError:
+        return False
+    changed = False
+    for suffix in ("-wal", "-shm"):
+        with suppress(OSError):
+            if os.stat(db_path + suffix).st_mode & 0o777 != mode:
+                os.chmod(db_path + suffix, mode)
+                changed = True
+    return changed

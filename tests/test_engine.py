@@ -24,6 +24,7 @@ from git_taskstore import (
     Store,
     StorePathError,
 )
+from git_taskstore.engine import align_journal_modes
 from git_taskstore.jsonl import parse_line
 
 
@@ -172,3 +173,20 @@ def test_a_symlinked_collection_is_neither_read_nor_written(tmp_path: Path) -> N
         assert [r["id"] for r in store.collection("ok").list()] == ["fine"]
         assert any("symbolic link" in p.message for p in store.check())
         store.sync()
+
+
+def test_a_cache_made_writable_again_gets_writable_wal_and_shm(tmp_path: Path) -> None:
+    """SQLite makes -wal and -shm with the cache's mode: after a read-only spell they stay
+    0444 and every open by a user who is not root fails. Engine._open_cache aligns them
+    (rather than deleting the cache, which may hold pending writes) and opens again.
+    The suite runs as root, whom no mode stops: the function is tested on its own.
+    Mutation: chmod nothing in align_journal_modes: the modes stay 0o444."""
+    with Store.open_dir(tmp_path / "store") as store:
+        store.collection("tasks").put({"id": "a"})
+        db = Path(store.path) / "taskstore.db"
+        for suffix in ("-wal", "-shm"):
+            os.chmod(f"{db}{suffix}", 0o444)
+        assert align_journal_modes(str(db)) is True
+        for suffix in ("-wal", "-shm"):
+            assert os.stat(f"{db}{suffix}").st_mode & 0o777 == db.stat().st_mode & 0o777
+        assert align_journal_modes(str(db)) is False

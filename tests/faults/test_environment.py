@@ -9,7 +9,9 @@ file-size limit is covered without a mount by test_engine's RLIMIT_FSIZE tests.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,3 +147,48 @@ def test_the_wal_stays_bounded(tmp_path: Path) -> None:
             tasks.put({"id": f"t{i % 300}", "title": f"task {i}", "n": i})
         wal = Path(store.path) / "taskstore.db-wal"
         assert wal.stat().st_size <= 5 * 1024 * 1024, wal.stat().st_size
+
+
+@pytest.mark.parametrize("wal", ["left", "checkpointed"])
+def test_a_full_disk_never_deletes_a_cache_that_holds_pending_writes(
+    tmp_path: Path, wal: str
+) -> None:
+    """A debounced write is acknowledged once it is in the cache; its process dies before
+    exporting it; the disk fills. A read must go on through a cache in memory and leave
+    the file alone, so that the pending write is exported once space is back. With the
+    WAL left by the killed writer, the open works and the read's sync hits the full disk
+    (mutation: drop the CACHE_FULL branch of Engine.guarded: a traceback); with the WAL
+    checkpointed away, the open itself fails at journal_mode=WAL (mutation: delete the
+    cache files on that OperationalError in Engine._open_cache, as it did: p is lost)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs", target=disk):
+        folder = disk / "store"
+        with Store.open_dir(folder) as store:
+            store.collection("tasks").put({"id": "a"})
+        writer = (
+            "import os, sys; from git_taskstore import Store;"
+            " s = Store.open_dir(sys.argv[1], debounce_ms=600000);"
+            " s.collection('tasks').put({'id': 'p'}); os._exit(0)"
+        )
+        subprocess.run([sys.executable, "-c", writer, str(folder)], check=True, timeout=60)
+        assert b'"p"' not in (folder / "tasks.jsonl").read_bytes()  # pending, in the cache
+        if wal == "checkpointed":
+            conn = sqlite3.connect(folder / "taskstore.db")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()  # the last connection: -wal and -shm go
+            assert not (folder / "taskstore.db-wal").exists()
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as handle:
+            for size in (65536, 4096, 512, 1):
+                try:
+                    while handle.write(b"\0" * size):
+                        pass
+                except OSError:
+                    continue
+        listed = ok(cli("list", "tasks", "--json", "--store", str(folder), cwd=disk))
+        assert '"a"' in listed.out
+        filler.unlink()
+        with Store.open_dir(folder) as store:
+            assert store.collection("tasks").get("p") is not None
+        assert b'"p"' in (folder / "tasks.jsonl").read_bytes()
