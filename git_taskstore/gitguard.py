@@ -1,4 +1,4 @@
-"""Whether git is rewriting the work tree of a store: the work tree's ``index.lock``.
+"""Whether git is rewriting a store's work tree (index.lock, a stash under way), and waiting it out.
 
 git holds ``index.lock`` (``git rev-parse --git-path index.lock``) while checkout, stash,
 merge, reset and rebase unlink and re-create work-tree files. A line appended in that
@@ -23,8 +23,8 @@ from .paths import display_path, find_worktree
 
 # How long a write waits for git before it goes ahead anyway: a checkout of a large tree
 # takes seconds, while an index.lock left by a killed git stays until someone removes it
-# (and git itself refuses to run until then). A commit holds the lock while its editor is
-# open: writes wait that long at most, then go on and verify their lines all the same.
+# (and git itself refuses to run until then), and `git commit -a` may hold it while its
+# editor is open: writes wait this long at most, then go on and verify their lines.
 WAIT_S = 10.0
 FIRST_POLL_S = 0.001
 MAX_POLL_S = 0.02
