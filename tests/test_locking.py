@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -157,3 +158,26 @@ def test_writes_wait_for_a_holder_whose_lock_file_was_deleted(
         tasks = store.collection("tasks")
         tasks.put({"id": "after"})
         assert {r["id"] for r in tasks.list()} == {"holder", "after"}
+
+
+def test_a_lock_file_replaced_while_waiting_is_locked_again(tmp_path: Path) -> None:
+    """Another tool holds taskstore.lock; the file is replaced while we wait, and a third
+    process locks the new one. When the first lets go we hold a lock on a file no longer
+    at the path: we must lock the file there now, and so wait for the third. (Mutation:
+    drop the _same_file check: acquire returns while the third still holds the file.)"""
+    path = tmp_path / "taskstore.lock"
+    first = hold_in_another_process(path)
+    lock = FlockLock(str(path), timeout=10)
+    acquired = threading.Event()
+    waiter = threading.Thread(target=lambda: (lock.acquire(), acquired.set()))
+    waiter.start()
+    time.sleep(0.2)  # the waiter now holds the folder and waits for the file
+    path.unlink()
+    path.touch()
+    third = hold_in_another_process(path)
+    let_go(first)
+    assert not acquired.wait(0.5), "locked a file that is no longer at the path"
+    let_go(third)
+    assert acquired.wait(5)
+    waiter.join()
+    lock.release()
