@@ -1,8 +1,9 @@
 """Writers racing git in one work tree: acknowledged writes lost, git failures, phantom rows.
 
 Writer processes put records as fast as they can and log each acknowledged write; a reader
-lists beside them; meanwhile a loop runs ``git add/commit``, ``git checkout -b X; git
-checkout main`` and ``git stash; git stash pop`` in the same work tree. At the end, every
+lists beside them; meanwhile a loop runs ``git add/commit``, ``git checkout -b X``, a
+commit on X, ``git checkout main``, ``git merge X``, ``git reset`` and ``git stash; git
+stash pop`` in the same work tree. At the end, every
 acknowledged write must be in git's keeping: in the work-tree file, in a commit or in a
 stash (a ``stash pop`` that finds the file changed since the stash leaves the stash, as
 git does). The cache must list exactly what a rebuild from the file lists.
@@ -130,24 +131,34 @@ def make_repo(repo: Path) -> Path:
         capture_output=True,
     )
     (repo / "README").write_text("race\n")
+    (repo / "notes").write_text("round 0\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "init")
     return repo / ".taskstore"
 
 
 def git_loop(repo: Path, deadline: float, report: Report, *, stash: bool) -> None:
+    """Rounds of commit, a branch with a commit of its own, checkout, merge, reset and
+    stash, each run while the writers write."""
     round_ = 0
     while time.monotonic() < deadline:
         round_ += 1
-        steps = [
+        branch = f"b{round_}"
+        steps: list[tuple[str, tuple[str, ...]]] = [
             ("add", ("add", "-A")),
             ("commit", ("commit", "-q", "-m", f"round {round_}")),
-            ("checkout -b", ("checkout", "-q", "-b", f"b{round_}")),
+            ("checkout -b", ("checkout", "-q", "-b", branch)),
+            ("commit on the branch", ("commit", "-q", "-m", f"notes {round_}", "--", "notes")),
             ("checkout main", ("checkout", "-q", "main")),
+            ("merge", ("merge", "-q", "--no-edit", branch)),
+            ("reset", ("reset", "-q")),
         ]
         if stash:
             steps += [("stash", ("stash", "-q")), ("stash pop", ("stash", "pop", "-q"))]
         for name, args in steps:
+            if name == "commit on the branch":
+                (repo / "notes").write_text(f"round {round_}\n")
+                git(repo, "add", "notes")
             done = git(repo, *args)
             report.git_runs[name] += 1
             if done.returncode != 0:

@@ -18,7 +18,7 @@ from stress import git_race
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("venv_first_on_path")]
 
 
-def test_writers_beside_commit_checkout_and_stash_lose_nothing(tmp_path: Path) -> None:
+def test_writers_beside_commit_checkout_merge_reset_and_stash_lose_nothing(tmp_path: Path) -> None:
     report = git_race.run(tmp_path, seconds=8, writers=3)
     summary = report.as_dict()
     assert report.acknowledged > 500, summary
