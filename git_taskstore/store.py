@@ -441,8 +441,17 @@ class Store:
         return maintenance.check(self, quick=quick, checks=checks)
 
     def status(self) -> builtins.list[CollectionStatus]:
-        """Per collection: records, freshness and file size, without syncing first."""
+        """Per collection: records, freshness and file size, without syncing first (but
+        for a cache in memory, which holds nothing until it has read the files)."""
+        if self.cache_in_memory:
+            self.sync()
         return maintenance.status(self.engine)
+
+    @property
+    def cache_in_memory(self) -> bool:
+        """True when this process reads through a cache in memory: the cache file cannot
+        be written (a read-only checkout, a full disk)."""
+        return self.engine.in_memory
 
     def stats(self) -> builtins.list[CollectionStatus]:
         """Like status(), after a sync: exact counts of every collection."""

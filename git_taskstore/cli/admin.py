@@ -140,6 +140,7 @@ def status(store_dir: str | None, as_json: bool) -> int:
     with open_store(store_dir) as store:
         rows = [asdict(s) for s in store.status()]
         path = store.path
+        in_memory = store.cache_in_memory
     repo = find_repo(os.path.dirname(path))
     integration = integration_status(repo, path) if repo is not None else None
     for warning in integration.warnings if integration else []:
@@ -148,12 +149,15 @@ def status(store_dir: str | None, as_json: bool) -> int:
         emit_json(
             {
                 "store": path,
+                "cache_in_memory": in_memory,
                 "collections": rows,
                 "git": asdict(integration) if integration else None,
             }
         )
         return 0
     click.echo(f"store: {display_path(path)}")
+    if in_memory:
+        click.echo("cache: in memory (the cache file cannot be written); counts read just now")
     if integration is None:
         click.echo("git: not in a git work tree")
     else:

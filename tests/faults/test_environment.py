@@ -83,6 +83,10 @@ def test_a_read_only_checkout_reads_and_refuses_writes_in_one_line(
         assert '"id":"a"' in listed.out.replace(" ", "")
         fails(cli("put", "tasks", '{"id": "b"}', cwd=repo), "Read-only file system")
         ok(cli("check", cwd=repo))
+        status = ok(cli("status", cwd=repo)).out
+        # Counted from the files, not the empty cache in memory. (Mutation: no sync in
+        # Store.status for a cache in memory: "tasks 0 new".)
+        assert "cache: in memory" in status and "0 new" not in status, status
     assert snapshot(store) == before
 
 
