@@ -61,6 +61,7 @@ class Engine:
         self.db_path = os.path.join(path, DB_NAME)
         # Held around every use of the cache connection and the lock (threads).
         self.mutex = threading.RLock()
+        layout.unlink_links(path)
         # True once this process reads through a cache in memory (the file cannot be
         # written): a second fault is not cured again.
         self.in_memory = False

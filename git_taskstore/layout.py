@@ -95,6 +95,12 @@ def prepare(store_dir: str, *, create: bool) -> None:
 def read_version(store_dir: str) -> int:
     """The schema version in ``.version``; StoreVersionError if it holds no number."""
     path = os.path.join(store_dir, VERSION_NAME)
+    if os.path.islink(path):  # it could name any file: its bytes would go into the error
+        raise StoreVersionError(
+            f"{display_path(path)} is a symbolic link, not the store's version file: "
+            f"restore it from git (`git checkout -- {display_path(path)}`) or write "
+            f"{SCHEMA_VERSION} into a file there"
+        )
     try:
         with open(path, "rb") as handle:
             text = handle.read().strip()
@@ -137,17 +143,38 @@ def remove_leftovers(store_dir: str) -> list[str]:
     return removed
 
 
+def unlink_links(store_dir: str) -> None:
+    """Remove symbolic links where the store keeps its own untracked files (the cache, its
+    WAL, the lock, the owners' folder): one committed with `git add -f` would make SQLite
+    or the lock write through it, outside the store. The names are the store's to manage."""
+    for name in [n for n in UNTRACKED_NAMES if "*" not in n]:
+        path = os.path.join(store_dir, name)
+        if os.path.islink(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                log.warning(
+                    "removed %s: a symbolic link where git-taskstore keeps its own file",
+                    display_path(path),
+                )
+
+
 def ensure_gitignore(store_dir: str) -> bool:
     """Make the store's .gitignore list the cache and lock files; True if it changed."""
     path = os.path.join(store_dir, ".gitignore")
-    try:
-        with open(path, "rb") as handle:
-            current = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        current = ""
+    current = ""
+    if os.path.islink(path):
+        # Never read through it: its target's bytes would land in the store, and in a
+        # commit. The link is replaced with the store's own file.
+        log.warning("%s was a symbolic link; replaced with the store's own", display_path(path))
+    else:
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            pass
     have = {line.strip() for line in current.splitlines()}
     missing = [line for line in UNTRACKED_NAMES if line not in have]
-    if not missing:
+    if not missing and not os.path.islink(path):
         return False
     if current and not current.endswith("\n"):
         current += "\n"

@@ -174,3 +174,36 @@ def test_a_killed_rewrite_leaves_nothing_git_sees_and_compact_removes_it(
         assert ".tmp" not in status, status
         store.compact()
         assert not old.exists() and young.exists()
+
+
+def test_links_where_the_store_keeps_its_own_files_are_never_followed(tmp_path: Path) -> None:
+    """A commit made with `git add -f` can put links at .version, .gitignore, the cache,
+    its WAL or the lock, pointing anywhere. The store reads and writes none of their
+    targets: .version is one line of error without the target's bytes, .gitignore is
+    replaced, the cache's and the lock's links are removed. (Mutation: drop unlink_links
+    from Engine: SQLite writes its WAL through the link, into the outside file.)"""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret"
+    secret.write_bytes(b"PRIVATE KEY 0123456789\\n")
+    with Store.open(tmp_path / "repo") as store:
+        store.collection("tasks").put({"id": "a"})
+        folder = Path(store.path)
+    for name in ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock"):
+        (folder / name).unlink(missing_ok=True)
+        os.symlink(outside / name, folder / name)
+        (outside / name).write_bytes(b"not yours\\n")
+    (folder / ".gitignore").unlink()
+    os.symlink(secret, folder / ".gitignore")
+    with Store.open(tmp_path / "repo") as store:
+        store.collection("tasks").put({"id": "b"})
+        assert {r["id"] for r in store.collection("tasks").list()} == {"a", "b"}
+    for name in ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock"):
+        assert (outside / name).read_bytes() == b"not yours\\n", name
+    assert b"PRIVATE" not in (folder / ".gitignore").read_bytes()
+    assert not (folder / ".gitignore").is_symlink()
+    (folder / ".version").unlink()
+    os.symlink(secret, folder / ".version")
+    with pytest.raises(StoreVersionError, match="is a symbolic link") as caught:
+        Store.open(tmp_path / "repo")
+    assert "PRIVATE" not in str(caught.value)
