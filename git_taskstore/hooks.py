@@ -223,6 +223,13 @@ def ensure_attribute(repo: Repo, store_dir: str) -> bool:
     """Declare the driver for the store's JSONL files in .gitattributes (once)."""
     line = f"{attribute_pattern(repo, store_dir)} {ATTRIBUTE}"
     path = os.path.join(repo.top, ".gitattributes")
+    if os.path.islink(path):
+        # git does not follow it either; read through, its target would be copied into
+        # the file written here, and into the next commit.
+        raise TaskstoreError(
+            f"{path} is a symbolic link: replace it with a file (git ignores a linked "
+            ".gitattributes), then run this again"
+        )
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8", "surrogateescape")
