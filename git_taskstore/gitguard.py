@@ -65,6 +65,9 @@ class GitGuard:
         # for its lock to go would wait for ourselves.
         if os.environ.get("GIT_INDEX_FILE"):
             self.git_dir = None
+        # Lock files that outlived a whole wait, by (name, inode, mtime): left by a killed
+        # git, they are not waited for again (the same file; a new one is).
+        self.stale: set[tuple[str, int, int]] = set()
 
     def busy(self) -> bool:
         git_dir = self.git_dir
@@ -73,8 +76,8 @@ class GitGuard:
         try:
             # One listing answers for index.lock and a stash's index: ~9 us, where a
             # scandir loop cost 10 and an lexists beside it 2 more (twice a write).
-            names = os.listdir(git_dir)
-            if "index.lock" in names or any(n.startswith("index.stash.") for n in names):
+            held = _held(os.listdir(git_dir))
+            if held and (not self.stale or any(self._mark(n) not in self.stale for n in held)):
                 return True
             if os.path.lexists(os.path.join(git_dir, "refs", "stash.lock")):
                 return True
@@ -83,7 +86,15 @@ class GitGuard:
             return False
         return time.time_ns() - stashed < STASH_SETTLE_S * 1e9
 
-    def wait(self, timeout: float = WAIT_S) -> None:
+    def _mark(self, name: str) -> tuple[str, int, int]:
+        assert self.git_dir is not None
+        try:
+            st = os.stat(os.path.join(self.git_dir, name))
+        except OSError:
+            return (name, -1, -1)
+        return (name, st.st_ino, st.st_mtime_ns)
+
+    def wait(self, timeout: float | None = None) -> None:
         """Return once no git operation holds the work tree (or after ``timeout``).
 
         Once git was seen at work, it must stay away for ``QUIET_S`` before this returns:
@@ -93,6 +104,7 @@ class GitGuard:
         """
         if not self.busy():
             return
+        timeout = WAIT_S if timeout is None else timeout
         deadline = time.monotonic() + timeout
         poll = FIRST_POLL_S
         quiet_since: float | None = None
@@ -105,12 +117,21 @@ class GitGuard:
             elif now - quiet_since >= QUIET_S:
                 return
             if now >= deadline:
+                assert self.git_dir is not None
+                held = _held(os.listdir(self.git_dir))
+                self.stale.update(self._mark(n) for n in held)
                 log.warning(
-                    "git has held %s for %.0fs: writing anyway (if no git command is "
-                    "running, a killed one left index.lock or index.stash.*: remove it)",
-                    display_path(self.git_dir or ""),
+                    "git has held %s for %.0fs: writing anyway, and no longer waiting "
+                    "for %s (if no git command is running, a killed one left it: remove it)",
+                    display_path(self.git_dir),
                     timeout,
+                    ", ".join(held) or "it",
                 )
                 return
             time.sleep(poll)
             poll = min(poll * 2, MAX_POLL_S)
+
+
+def _held(names: list[str]) -> list[str]:
+    """The files of a git dir's listing that git holds while it rewrites the work tree."""
+    return [n for n in names if n == "index.lock" or n.startswith("index.stash.")]
