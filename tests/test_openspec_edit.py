@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from testing.openspec import CHANGES, OpenSpec, write_changes
 
 from git_taskstore.errors import ValidationError
 from git_taskstore.openspec.edit import set_section, set_task
-from git_taskstore.openspec.parse import parse_proposal, parse_tasks
+from git_taskstore.openspec.parse import parse_proposal, parse_tasks, read_markdown
 
 TASKS = (
     "\ufeff## 1. A\r\n  - [ ]  1.1 do it  \r\n1) [X] 1.2 b\r\n- [ ](u)\r\n"
@@ -85,3 +86,38 @@ def test_body_that_would_break_the_structure_is_refused() -> None:
         set_section(PROPOSAL, "why", "a\n## What Changes\nb")
     with pytest.raises(ValidationError, match="structure"):
         set_section(PROPOSAL, "why", "```\nunclosed")
+
+
+def test_edits_keep_openspec_verdict_and_counts(openspec: OpenSpec) -> None:
+    """After ticks, unticks, rewordings and section edits, the real CLI still agrees.
+
+    ``openspec validate --strict`` gives each change the verdict it gave before, and
+    ``openspec list`` sees the counts parse.py computes. Mutations caught: a tick that
+    writes ``[x](link)`` (the task vanishes from list's count); CRLF lost in a section.
+    """
+    write_changes(openspec.project)
+    before = openspec.validate_changes()
+    totals_before = {name: c["totalTasks"] for name, c in openspec.list_changes().items()}
+    root = openspec.project / "openspec" / "changes"
+    expected: dict[str, tuple[int, int]] = {}
+    for name in CHANGES:
+        tasks_md = root / name / "tasks.md"
+        if tasks_md.exists():
+            text = read_markdown(tasks_md)
+            for task in parse_tasks(text):
+                text = set_task(text, task.position, done=not task.done)
+            text = set_task(text, 0, new_text="reworded ✓")
+            tasks_md.write_bytes(text.encode())
+            tasks = parse_tasks(text)
+            expected[name] = (sum(t.done for t in tasks), len(tasks))
+        proposal_md = root / name / "proposal.md"
+        if proposal_md.exists():
+            text = read_markdown(proposal_md)
+            text = set_section(text, "why", "Because the\nstore said so.")
+            text = set_section(text, "Impact", "Everything ✓")
+            proposal_md.write_bytes(text.encode())
+    assert openspec.validate_changes() == before
+    listed = openspec.list_changes()
+    for name, (done, total) in expected.items():
+        assert (listed[name]["completedTasks"], listed[name]["totalTasks"]) == (done, total)
+        assert total == totals_before[name]  # an edit never adds or loses a task

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from testing.openspec import CHANGES, OpenSpec, write_changes
 
 from git_taskstore.openspec.parse import (
     OpenSpecParseError,
@@ -160,3 +161,53 @@ def test_ten_megabyte_tasks_file() -> None:
     assert len(text) > 10_000_000
     tasks = parse_tasks(text)
     assert len(tasks) == 300_000 and change_status(tasks) == "complete"
+
+
+def test_counts_and_status_agree_with_openspec_list(openspec: OpenSpec) -> None:
+    """The real CLI judges: tasks, done flags and status as ``openspec list`` sees them.
+
+    Mutations caught: Python's ``\\s`` (the BOM line is lost), ``[ ](link)`` dropped,
+    fenced boxes skipped.
+    """
+    openspec.run("new", "change", "made-by-cli")
+    write_changes(openspec.project)
+    listed = openspec.list_changes()
+    assert set(listed) == {*CHANGES, "made-by-cli"}
+    for name, change in listed.items():
+        tasks_md = openspec.project / "openspec" / "changes" / name / "tasks.md"
+        tasks = parse_tasks(read_markdown(tasks_md)) if tasks_md.exists() else []
+        ours = (sum(t.done for t in tasks), len(tasks), change_status(tasks))
+        theirs = (change["completedTasks"], change["totalTasks"], change["status"])
+        assert ours == theirs, name
+
+
+@pytest.mark.slow
+def test_tasks_titles_and_deltas_agree_with_instructions_and_show(openspec: OpenSpec) -> None:
+    """``instructions apply`` lists the tasks with text; ``show`` gives the title and deltas.
+
+    Mutations caught: description not trimmed; `Change:` kept in the title; REMOVED
+    bullets not read.
+    """
+    write_changes(openspec.project)
+    root = openspec.project / "openspec" / "changes"
+    for name, files in CHANGES.items():
+        applied = openspec.json("instructions", "apply", "--change", name, check=False)
+        tasks = parse_tasks(read_markdown(root / name / "tasks.md")) if "tasks.md" in files else []
+        expected = [{"description": t.text, "done": t.done} for t in tasks if t.text]
+        assert [{k: t[k] for k in ("description", "done")} for t in applied["tasks"]] == expected
+        assert applied["progress"]["total"] == len(tasks)
+        if "proposal.md" not in files:
+            continue
+        shown = openspec.json("show", name, "--type", "change", check=False)
+        proposal = parse_proposal(read_markdown(root / name / "proposal.md"))
+        assert shown["title"] == (proposal.title or name), name
+        deltas = [
+            delta
+            for spec in sorted((root / name / "specs").rglob("spec.md"))
+            for delta in parse_deltas(
+                spec.parent.relative_to(root / name / "specs").as_posix(), spec.read_text()
+            )
+        ]
+        assert [(d["spec"], d["operation"]) for d in shown["deltas"]] == [
+            (d.capability, d.operation) for d in deltas
+        ], name
