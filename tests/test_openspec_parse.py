@@ -155,8 +155,9 @@ def test_pathological_lines_take_linear_time(line: str) -> None:
     assert time.perf_counter() - started < 2
 
 
+@pytest.mark.slow
 def test_ten_megabyte_tasks_file() -> None:
-    """A 10 MB tasks.md parses (mutation: a quadratic scan would not finish)."""
+    """A 10 MB tasks.md parses in seconds (mutation: a quadratic scan would not finish)."""
     text = "- [x] 1.1 done task with some text\n" * 300_000
     assert len(text) > 10_000_000
     tasks = parse_tasks(text)

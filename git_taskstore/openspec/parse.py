@@ -44,6 +44,13 @@ _RENAME = re.compile(
     rf"{_S}*[-*+]?{_S}*(FROM|TO):{_S}*`?###{_S}*Requirement:{_S}*({_DOT}+?)`?{_S}*\Z"
 )
 _NAME_TAIL = re.compile(r"[ \t]+#+[ \t]*\Z")
+# Single greedy classes: linear, no backtracking; they move the scans of match_task_line
+# into C.
+_SPACES = re.compile(f"{_S}*")
+_INLINE_SPACES = re.compile(
+    "[" + re.escape(JS_SPACE.translate({ord(c): None for c in _LINE_END})) + "]*"
+)
+_REST = re.compile(f"{_DOT}*")
 
 
 class OpenSpecParseError(TaskstoreError):
@@ -105,10 +112,10 @@ def match_task_line(line: str) -> TaskLine | None:
 
     ``^\\s*(?:[-*+]|\\d{1,9}[.)])\\s*\\[(?:\\s*([^\\]\\s]?)\\s*\\](?![([])|\\s+\\])\\s*(.*)``
     """
+    if "[" not in line:
+        return None
     n = len(line)
-    i = 0
-    while i < n and line[i] in JS_SPACE:
-        i += 1
+    i = _SPACES.match(line).end()  # type: ignore[union-attr]
     if i < n and line[i] in "-*+":
         i += 1
     else:
@@ -118,24 +125,20 @@ def match_task_line(line: str) -> TaskLine | None:
         if j == i or j - i > 9 or j >= n or line[j] not in ".)":
             return None
         i = j + 1
-    while i < n and line[i] in JS_SPACE:
-        i += 1
+    i = _SPACES.match(line, i).end()  # type: ignore[union-attr]
     if i >= n or line[i] != "[":
         return None
     box_start = i
     i += 1
     first_space = i
-    while i < n and line[i] in JS_SPACE:
-        i += 1
+    i = _SPACES.match(line, i).end()  # type: ignore[union-attr]
     spaced = i > first_space
     marker: str | None
     if i < n and line[i] == "]":
         marker = ""
     elif i < n:
         marker = line[i]
-        i += 1
-        while i < n and line[i] in JS_SPACE:
-            i += 1
+        i = _SPACES.match(line, i + 1).end()  # type: ignore[union-attr]
         if i >= n or line[i] != "]":
             return None
     else:
@@ -146,12 +149,8 @@ def match_task_line(line: str) -> TaskLine | None:
             return None
         marker = None  # only the `\s+\]` branch matches: no marker group
     box_end = i
-    while i < n and line[i] in JS_SPACE and line[i] not in _LINE_END:
-        i += 1
-    start = i
-    while i < n and line[i] not in _LINE_END:
-        i += 1
-    return TaskLine(box_start, box_end, marker, start, i)
+    start = _INLINE_SPACES.match(line, i).end()  # type: ignore[union-attr]
+    return TaskLine(box_start, box_end, marker, start, _REST.match(line, start).end())  # type: ignore[union-attr]
 
 
 def parse_tasks(text: str) -> list[Task]:
