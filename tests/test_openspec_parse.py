@@ -127,6 +127,9 @@ def test_directory_and_unreadable_files_are_one_line_errors(tmp_path: Path) -> N
     (tmp_path / "tasks.md").mkdir()
     with pytest.raises(OpenSpecParseError, match=r"^changes/x/tasks.md:0: is a directory"):
         read_markdown(tmp_path / "tasks.md", "changes/x/tasks.md")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OpenSpecParseError, match=r":0: cannot be read \(Not a directory\)"):
+        read_markdown(tmp_path / "file" / "tasks.md")
     locked = tmp_path / "proposal.md"
     locked.write_text("# x\n")
     locked.chmod(0)
