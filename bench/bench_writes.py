@@ -235,7 +235,7 @@ def timed_parts() -> Iterator[dict[str, float]]:
 
     wrap(store_module, "make_request", "validate")
     wrap(engine_module, "plan", "plan")
-    wrap(jsonl, "append_lines", "append_fsync")
+    wrap(jsonl, "open_append", "append_fsync")
     wrap(cache_module.Cache, "upsert", "sqlite_upsert")
     try:
         yield parts

@@ -33,6 +33,7 @@ _EXPORTS = {
     "ConflictMarkersError": "errors",
     "StorePathError": "errors",
     "StoreVersionError": "errors",
+    "WriteError": "errors",
 }
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "StoreVersionError",
     "TaskstoreError",
     "ValidationError",
+    "WriteError",
     "__version__",
 ]
 
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         StoreVersionError,
         TaskstoreError,
         ValidationError,
+        WriteError,
     )
     from .records import Filter, Op, Record
     from .store import Collection, Store

@@ -13,13 +13,15 @@ deleted while it holds them loses them (``git taskstore flush`` first).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
 import time
 from collections.abc import Callable
 
 from . import log
-from .cache import Current
+from .cache import Current, Row
 from .engine import Engine
 from .errors import ValidationError
 from .writes import Request, by_collection, ids_of, plan
@@ -29,7 +31,7 @@ class _NotFresh(Exception):
     """The cache may not reflect a collection's file: the write goes the long way."""
 
 
-def record(engine: Engine, requests: list[Request]) -> None:
+def record(engine: Engine, requests: list[Request], owner: int) -> None:
     """Look up, plan and record a debounced write in one cache transaction.
 
     The short way takes no file lock: if every file is as the cache read it, the write is
@@ -39,15 +41,15 @@ def record(engine: Engine, requests: list[Request]) -> None:
     groups = by_collection(requests)
     try:
         with engine.cache.transaction():
-            _record(engine, groups, synced=False)
+            _record(engine, groups, owner, synced=False)
     except _NotFresh:
         with engine.write_transaction():
-            _record(engine, groups, synced=True)
+            _record(engine, groups, owner, synced=True)
     for request in requests:
         request.stamp_typed()
 
 
-def _record(engine: Engine, groups: dict[str, list[Request]], *, synced: bool) -> None:
+def _record(engine: Engine, groups: dict[str, list[Request]], owner: int, *, synced: bool) -> None:
     # Every collection is looked up before any is planned: planning completes the records
     # in place, and a retry must not start from records planned on a stale cache.
     found: dict[str, tuple[list[str], dict[str, Current]]] = {}
@@ -61,7 +63,7 @@ def _record(engine: Engine, groups: dict[str, list[Request]], *, synced: bool) -
     seq = time.time_ns()  # orders the writes, which the export and the reads follow
     for collection, group in groups.items():
         rows = plan(group, *found[collection])
-        engine.cache.add_pending(collection, rows, os.getpid(), seq)
+        engine.cache.add_pending(collection, rows, owner, seq)
         seq += len(rows)
 
 
@@ -89,33 +91,90 @@ def flush(engine: Engine, *, orphans_only: bool = False) -> dict[str, int]:
         exported: dict[str, int] = {}
         if not pending:
             return exported
-        with engine.write_transaction():
+
+        def planned() -> list[tuple[str, list[Row]]]:
+            # Taken inside the write's transaction: a write that runs again (git replaced
+            # a file under it) takes them again, and a failed one leaves them pending.
+            exported.clear()
+            found = []
             for collection in pending:
                 engine.fresh_locked(collection)
                 rows = engine.cache.take_pending(collection, owners)
-                engine.append(collection, rows)
+                found.append((collection, rows))
                 if rows:
                     exported[collection] = len(rows)
+            return found
+
+        engine.write(planned)
         return exported
 
     return engine.guarded(run)
 
 
+# Under the store folder: one file per debounced store open, named after its owner id.
+OWNERS_DIR = "taskstore.owners"
+
+
+class Owner:
+    """A debounced store's claim on its pending writes: a random id, and an ``flock``
+    held on ``taskstore.owners/<id>`` while the store is open.
+
+    A pid cannot say whether a writer lives: in another pid namespace (a container
+    sharing the folder) its pid 1 is this namespace's init, and pids are reused. An
+    ``flock`` is released by the kernel when its holder dies, in any namespace.
+    """
+
+    def __init__(self, store_dir: str) -> None:
+        folder = os.path.join(store_dir, OWNERS_DIR)
+        os.makedirs(folder, exist_ok=True)
+        while True:
+            self.id = int.from_bytes(os.urandom(7), "big") + 1  # never 0: "no owner"
+            self.path = os.path.join(folder, str(self.id))
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except FileExistsError:
+                continue
+            break
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Give up the claim (the store's pending writes are exported by then)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            os.close(fd)
+
+
 def orphans(engine: Engine) -> list[int]:
     """Owners of pending writes that are no longer running (0: carried over a schema
-    change). The cache is local to this machine, so a pid says whether its writer lives;
-    a live one exports its own writes when its debounce runs out."""
-    return [pid for pid in engine.cache.pending_owners() if pid == 0 or not _alive(pid)]
+    change, or written before owners were ids)."""
+    return [owner for owner in engine.cache.pending_owners() if not _alive(engine.path, owner)]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _alive(store_dir: str, owner: int) -> bool:
+    if owner <= 0:
         return False
-    except PermissionError:  # another user's process: alive
+    path = os.path.join(store_dir, OWNERS_DIR, str(owner))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False  # no claim on disk: its owner released it or never made one
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(path)  # the owner died holding it
+    return False
+
+
+# The longest debounce: writes wait this long at most before they reach the JSONL file
+# (an hour). Beyond it a typo (a delay in microseconds, say) is the likelier story.
+MAX_DELAY_MS = 3_600_000
 
 
 def delay_from_env() -> int | None:
@@ -124,11 +183,24 @@ def delay_from_env() -> int | None:
     if not value:
         return None
     try:
-        return max(0, int(value))
+        delay = int(value)
     except ValueError:
+        delay = -1
+    if not 0 <= delay <= MAX_DELAY_MS:
         raise ValidationError(
-            f"TASKSTORE_DEBOUNCE_MS must be a number of milliseconds, got {value!r}"
-        ) from None
+            f"TASKSTORE_DEBOUNCE_MS must be a whole number of milliseconds from 0 to "
+            f"{MAX_DELAY_MS}, got {value!r}"
+        )
+    return delay
+
+
+def check_delay(delay: object) -> None:
+    """ValidationError unless ``delay`` (debounce_ms) is None or 0 to MAX_DELAY_MS."""
+    if delay is not None and (type(delay) is not int or not 0 <= delay <= MAX_DELAY_MS):
+        raise ValidationError(
+            f"debounce_ms must be a whole number of milliseconds from 0 to {MAX_DELAY_MS}, "
+            f"got {delay!r}"
+        )
 
 
 class Flusher:

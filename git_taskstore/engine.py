@@ -9,6 +9,7 @@ Everything is decided, and anything refused has raised, before the first byte is
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -18,9 +19,10 @@ from typing import Any, TypeVar
 
 from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
-from .errors import ConflictMarkersError, TaskstoreError
+from .errors import ConflictMarkersError, StorePathError, TaskstoreError, WriteError
 from .freshness import EMPTY_STATE, Digest
 from .gcpause import gc_paused
+from .gitguard import GitGuard
 from .locking import FlockLock
 from .paths import DB_NAME, LOCK_NAME, display_path
 from .records import Filter
@@ -33,6 +35,22 @@ LOCK_TIMEOUT_S = 60.0
 # Writes of more records than this pause the cycle collector while they run: it would
 # walk every record, copy, request and line again and again (all acyclic) as they grow.
 GC_PAUSE_MIN = 1000
+# SQLite errors that a cache rebuilt from the JSONL files cures: its files turned
+# read-only, or damaged under this connection.
+CURABLE = ("attempt to write a readonly database", "disk I/O error", "database disk image")
+# SQLite errors of a cache that cannot take a write.
+CACHE_FULL = ("database or disk is full", "unable to open database file")
+# What to do when an append fails, by errno.
+FIXES = {
+    errno.ENOSPC: "free some space on its disk",
+    errno.EDQUOT: "free some of your disk quota",
+    errno.EFBIG: "raise the file-size limit (ulimit -f) or compact the store",
+    errno.EROFS: "the store is on a read-only file system: write from a writable checkout",
+    errno.EACCES: "make the file and its folder writable for you",
+    errno.EPERM: "make the file and its folder writable for you",
+}
+# How often a write plans again because git replaced a file under it before giving up.
+REPLAN_TRIES = 20
 
 
 class Engine:
@@ -43,10 +61,15 @@ class Engine:
         self.db_path = os.path.join(path, DB_NAME)
         # Held around every use of the cache connection and the lock (threads).
         self.mutex = threading.RLock()
+        layout.unlink_links(path)
+        # True once this process reads through a cache in memory (the file cannot be
+        # written): a second fault is not cured again.
+        self.in_memory = False
         self.cache = self._open_cache()
         self._lock: FlockLock | None = None
         self._ignores_checked = False
         self.closed = False
+        self.git = GitGuard(path)
 
     def close(self) -> None:
         with self.mutex:
@@ -102,25 +125,59 @@ class Engine:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
-                if not str(exc).startswith("no such table"):
+                message = str(exc)
+                if message.startswith("no such table"):
+                    # Another release recreated the schema under this connection.
+                    self.cache.forget_tables()
+                elif message.startswith(CURABLE):
+                    self._recover_cache(exc)
+                elif message.startswith(CACHE_FULL) and not self.in_memory:
+                    # A read's sync on a full disk: this process goes on in memory, and
+                    # the file (pending writes and all) stays for when space is back.
+                    # Writes never get here: Engine.write turns this into WriteError.
+                    self.cache.close()
+                    self.cache = self._memory_cache(exc)
+                else:
                     raise
-                # Another release recreated the schema under this connection.
-                self.cache.forget_tables()
             except sqlite3.DatabaseError as exc:
                 self._recover_cache(exc)
             return fn()
 
     def _open_cache(self) -> Cache:
+        """The cache file; rebuilt if it is damaged; in memory if it cannot be written now
+        (a read-only checkout, a full disk, a folder in its place), so that reads work all
+        the same. A cache that is only unwritable is never deleted: it may hold debounced
+        writes not yet exported, which the next open with space (or rights) exports."""
         try:
             return Cache(self.db_path)
         except CacheCorrupt as exc:
-            log.info(
-                "cache %s was unreadable (%s); rebuilding it from the JSONL files",
-                display_path(self.db_path),
-                exc,
-            )
-            self._delete_cache_files()
-            return Cache(self.db_path)
+            first = exc
+        except sqlite3.OperationalError as exc:
+            if align_journal_modes(self.db_path):
+                # Made writable again, with its -wal and -shm still read-only.
+                with suppress(CacheCorrupt, sqlite3.OperationalError):
+                    return Cache(self.db_path)
+            return self._memory_cache(exc)
+        self._delete_cache_files()
+        try:
+            cache = Cache(self.db_path)
+        except (CacheCorrupt, sqlite3.OperationalError) as exc:
+            return self._memory_cache(exc)
+        log.info(
+            "cache %s was unusable (%s); rebuilt it from the JSONL files",
+            display_path(self.db_path),
+            first,
+        )
+        return cache
+
+    def _memory_cache(self, exc: Exception) -> Cache:
+        log.info(
+            "cache %s cannot be written (%s): reading through a cache in memory",
+            display_path(self.db_path),
+            exc,
+        )
+        self.in_memory = True
+        return Cache(":memory:")
 
     def _recover_cache(self, exc: sqlite3.DatabaseError) -> None:
         with self.locked():
@@ -130,12 +187,11 @@ class Engine:
                 exc,
             )
             self.cache.close()
-            self._delete_cache_files()
-            self.cache = Cache(self.db_path)
+            self.cache = self._open_cache()
 
     def _delete_cache_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
-            with suppress(FileNotFoundError):
+            with suppress(OSError):  # a folder in its place, a read-only store: left
                 os.unlink(self.db_path + suffix)
 
     # --- freshness ----------------------------------------------------------------------
@@ -235,17 +291,58 @@ class Engine:
     def apply(self, requests: list[Request]) -> None:
         """Write validated requests: one lock, one append and fsync per file, one cache
         transaction for all."""
-        big = sum(len(request.records) for request in requests) > GC_PAUSE_MIN
-        with gc_paused() if big else nullcontext(), self.write_transaction():
-            planned = []
+
+        def planned() -> list[tuple[str, list[Row]]]:
+            found = []
             for collection, group in by_collection(requests).items():
                 self.fresh_locked(collection)
                 ids = ids_of(group)
-                planned.append((collection, plan(group, ids, self.cache.currents(collection, ids))))
-            for collection, rows in planned:
-                self.append(collection, rows)
+                found.append((collection, plan(group, ids, self.cache.currents(collection, ids))))
+            return found
+
+        big = sum(len(request.records) for request in requests) > GC_PAUSE_MIN
+        with gc_paused() if big else nullcontext():
+            self.write(planned)
         for request in requests:
             request.stamp_typed()
+
+    def write(self, planned: Callable[[], list[tuple[str, list[Row]]]]) -> None:
+        """Under the lock and in one cache transaction: wait out git, plan (``planned``
+        syncs and returns each collection's rows), append the lines to the files, check
+        that they are in the files at the paths with git done, and only then record them
+        in the cache. If git replaced a file meanwhile, it all runs again on what git left.
+        """
+        for _ in range(REPLAN_TRIES):
+            appends: list[jsonl.Append] = []
+            try:
+                with self.write_transaction():
+                    self.git.wait()
+                    self._append_verified(planned(), appends)
+                for done in appends:
+                    done.committed = True
+                return
+            except _FileReplaced:
+                continue
+            except sqlite3.OperationalError as exc:
+                if not str(exc).startswith(CACHE_FULL + CURABLE):
+                    raise
+                # The lines are in the files, but the cache could not take them (a full
+                # disk, say): the write fails whole, its lines truncated away below.
+                raise WriteError(
+                    f"cannot record the write in {display_path(self.db_path)} ({exc}); "
+                    "nothing was written (free space or make the cache writable, then retry)"
+                ) from None
+            finally:
+                # Truncated back unless the cache took the write (all or nothing), and
+                # held open until then: see jsonl.Append.
+                for done in appends:
+                    if not done.committed:
+                        done.undo()
+                    done.close()
+        raise TaskstoreError(
+            f"the files of {display_path(self.path)} were replaced {REPLAN_TRIES} times "
+            "while this write ran: is something rewriting them in a loop? nothing was written"
+        )
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
@@ -253,14 +350,73 @@ class Engine:
         with self.locked(), self.cache.transaction():
             yield
 
-    def append(self, collection: str, rows: list[Row]) -> None:
-        """Append the rows' lines to the collection's file, then make them current in the
-        cache (lock held, inside the cache transaction)."""
-        if not rows:
-            return
+    def _append_verified(
+        self, planned: list[tuple[str, list[Row]]], appends: list[jsonl.Append]
+    ) -> None:
+        """Append each collection's lines, check they are in the files at the paths once
+        git is done, then record the rows in the cache; ``appends`` collects the open
+        appends for the caller to settle when the transaction ends."""
+        states = []
+        for collection, rows in planned:
+            if not rows:
+                continue
+            before = self.cache.file_state(collection)
+            digest = Digest(before or EMPTY_STATE)
+            lines = [row[1] for row in rows]
+            appends.append(self._open_append(collection, lines, digest, create=before is None))
+            states.append((collection, rows, before, digest))
+        # git may have started after the first wait: let it finish, then look.
+        self.git.wait()
+        if not all(done.at_path() for done in appends):
+            raise _FileReplaced
+        for (collection, rows, before, digest), done in zip(states, appends, strict=True):
+            self.cache.upsert(collection, rows)
+            sync.advance(self.cache, collection, done.path, before, digest, done.start)
+
+    def _open_append(
+        self, collection: str, lines: list[str], digest: Digest, *, create: bool
+    ) -> jsonl.Append:
         path = self.file_path(collection)
-        before = self.cache.file_state(collection)
-        digest = Digest(before or EMPTY_STATE)
-        start, _ = jsonl.append_lines(path, [row[1] for row in rows], digest)
-        self.cache.upsert(collection, rows)
-        sync.advance(self.cache, collection, path, before, digest, start)
+        try:
+            return jsonl.open_append(path, lines, digest, create=create)
+        except FileNotFoundError:
+            # The cache read this file, and now it is gone: git is replacing it, or it was
+            # deleted since the sync. Either way, sync again and plan again.
+            self.git.wait()
+            raise _FileReplaced from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StorePathError(
+                    f"{display_path(path)} is a symbolic link: git-taskstore does not write "
+                    "through links (one that arrived through git could point anywhere); "
+                    "replace it with the file itself"
+                ) from None
+            fix = FIXES.get(exc.errno or 0, "fix the file or the disk")
+            raise WriteError(
+                f"cannot append to {display_path(path)}: {exc.strerror}; nothing was "
+                f"written ({fix}, then retry)"
+            ) from None
+
+
+class _FileReplaced(Exception):
+    """A file changed under a write (git replaced it): plan again from what is there."""
+
+
+def align_journal_modes(db_path: str) -> bool:
+    """Give the cache's -wal and -shm files the cache's own mode; True if one changed.
+
+    SQLite makes them with the database's mode: a cache made read-only (a read-only
+    checkout, a chmod) and then writable again keeps read-only ones, which fail every
+    open of a user who is not root.
+    """
+    try:
+        mode = os.stat(db_path).st_mode & 0o777
+    except OSError:
+        return False
+    changed = False
+    for suffix in ("-wal", "-shm"):
+        with suppress(OSError):
+            if os.stat(db_path + suffix).st_mode & 0o777 != mode:
+                os.chmod(db_path + suffix, mode)
+                changed = True
+    return changed

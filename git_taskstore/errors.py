@@ -34,6 +34,11 @@ class StorePathError(TaskstoreError):
     """The store path cannot be used (a file, unwritable, ...)."""
 
 
+class WriteError(TaskstoreError, OSError):
+    """The file system refused a write (a full disk, the size limit, a read-only file);
+    nothing of it was kept."""
+
+
 class ConflictMarkersError(TaskstoreError):
     """A JSONL file holds unresolved merge conflict markers."""
 

@@ -52,11 +52,13 @@ if TYPE_CHECKING:
         synced_ns: int  # wall clock just before the file was last read
         bad_lines: int
         conflict_line: int | None
+        ctime_ns: int
 
 else:
     _State = namedtuple(
         "_State",
-        "inode size mtime_ns offset lines crc adler head tail synced_ns bad_lines conflict_line",
+        "inode size mtime_ns offset lines crc adler head tail synced_ns bad_lines conflict_line"
+        " ctime_ns",
     )
 
 
@@ -67,11 +69,14 @@ class FileState(_State):
     __slots__ = ()
 
     def matches(self, st: os.stat_result) -> bool:
-        """The file is as it was when read to ``offset``, by its stat."""
+        """The file is as it was when read to ``offset``, by its stat. The ctime counts
+        too, as it does for git: a rewrite that keeps the size and sets the mtime back
+        (``touch -r``, ``cp -p``, ``rsync -t``, an editor keeping times) changes it."""
         return (
             st.st_ino == self.inode
             and st.st_size == self.size == self.offset
             and st.st_mtime_ns == self.mtime_ns
+            and st.st_ctime_ns == self.ctime_ns
         )
 
     def is_racy(self) -> bool:
@@ -83,7 +88,7 @@ class FileState(_State):
         return self.matches(st) and not self.is_racy()
 
 
-EMPTY_STATE = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None)
+EMPTY_STATE = FileState(0, 0, 0, 0, 0, zlib.crc32(b""), zlib.adler32(b""), b"", b"", 0, 0, None, 0)
 
 
 class Digest:
@@ -127,6 +132,7 @@ class Digest:
             synced_ns,
             bad_lines,
             conflict,
+            st.st_ctime_ns,
         )
 
 

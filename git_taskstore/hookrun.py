@@ -46,11 +46,27 @@ def _say(level: str, message: str) -> None:
     sys.stderr.write(f"git-taskstore: {level}: {message}\n")
 
 
-def _store_dir() -> str | None:
-    from .paths import default_store_dir
+# Set by the installed hook: the store folders `init` wired, from the top, separated.
+ENV_HOOK_STORES = "TASKSTORE_HOOK_STORES"
+STORE_SEPARATOR = ":"
 
-    path = default_store_dir()
-    return path if os.path.isdir(path) else None
+
+def _store_dirs() -> list[str]:
+    """The stores this hook guards: $TASKSTORE_DIR if set (hook-run --store), else those
+    the hook was installed for, else the default one; only folders inside the work tree."""
+    from .paths import ENV_STORE, default_store_dir, find_worktree, is_inside
+
+    wired = [p for p in os.environ.get(ENV_HOOK_STORES, "").split(STORE_SEPARATOR) if p]
+    if os.environ.get(ENV_STORE) or not wired:
+        path = default_store_dir()
+        return [path] if os.path.isdir(path) else []
+    top = find_worktree(os.getcwd()) or os.getcwd()
+    found = []
+    for rel in wired:
+        path = os.path.join(top, rel)
+        if os.path.isdir(path) and is_inside(path, top) and path not in found:
+            found.append(path)
+    return found
 
 
 def _is_store(store_dir: str) -> bool:
@@ -95,8 +111,11 @@ def pre_commit(store_dir: str) -> int:
     if _is_store(store_dir):
         flush_pending(repo, store_dir, prefix)
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
+    staged = git.staged_contents(repo, paths)
+    if _stage_appended(repo, staged):
+        staged = git.staged_contents(repo, paths)
     problems = []
-    for path, data in git.staged_contents(repo, paths).items():
+    for path, data in staged.items():
         problems.extend(problems_in(path, data))
     if not problems:
         return 0
@@ -108,6 +127,29 @@ def pre_commit(store_dir: str) -> int:
         "bypass with `git commit --no-verify`)\n"
     )
     return 1
+
+
+def _stage_appended(repo: Repo, staged: dict[str, bytes]) -> bool:
+    """Stage the lines appended to a staged JSONL file since it was staged: a debounced
+    write exported between `git add` and `git commit` (or any write in that gap) goes
+    into the commit with the lines staged before it. A file changed other than by
+    appending stays as it was staged. True if anything was staged."""
+    from . import git
+
+    grown = []
+    for path, data in staged.items():
+        try:
+            with open(os.path.join(repo.top, path), "rb") as handle:
+                now = handle.read()
+        except OSError:
+            continue
+        if len(now) > len(data) and now.startswith(data):
+            grown.append(path)
+    if not grown:
+        return False
+    git.run_git("add", "--", *grown, cwd=repo.top)
+    _say("note", f"staged the writes appended since `git add` to {', '.join(grown)}")
+    return True
 
 
 def flush_pending(repo: Repo, store_dir: str, prefix: str) -> None:
@@ -193,9 +235,14 @@ def checkout_left_store_alone(store_dir: str, args: Sequence[str]) -> bool:
 
 
 def run(hook: str, args: Sequence[str]) -> int:
-    store_dir = _store_dir()
-    if store_dir is None:
-        return 0
+    """Do what ``hook`` does for every store it guards; the worst exit code."""
+    code = 0
+    for store_dir in _store_dirs():
+        code = max(code, run_for(store_dir, hook, args))
+    return code
+
+
+def run_for(store_dir: str, hook: str, args: Sequence[str]) -> int:
     if hook == "pre-commit":
         return pre_commit(store_dir)
     if not _is_store(store_dir):

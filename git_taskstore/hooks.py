@@ -14,12 +14,13 @@ import hashlib
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import TaskstoreError
 from .git import DRIVER_DESCRIPTION, DRIVER_NAME, DRIVER_SCRIPT, Repo, driver_command
-from .hookrun import HOOKS, LEGACY_SUFFIX
+from .hookrun import HOOKS, LEGACY_SUFFIX, STORE_SEPARATOR
 
 ATTRIBUTE = f"merge={DRIVER_NAME}"
 
@@ -27,10 +28,13 @@ ID_PREFIX = b"git-taskstore-hook-id: "
 # The md5 of the template with its hash written as HASH (see template_hash). A change to
 # the template changes it: move the old value to PRIOR_HASHES, so that installs of that
 # version are still recognised as ours and upgraded.
-CURRENT_HASH = b"ec435b3f0c2719f96236915b449a5dc8"
+CURRENT_HASH = b"d58c54df82292e5ec888474eb3c5d11e"
 PRIOR_HASHES = (
     b"5f0d3c2a",  # the five 35-line shell scripts that chained the kept hook themselves
+    b"ec435b3f0c2719f96236915b449a5dc8",  # the template before it named the stores
 )
+# The module the installed hooks run, in this installation.
+HOOKRUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
 TEMPLATE_START = b"# start templated\n"
 TEMPLATE_END = b"# end templated\n"
 
@@ -49,15 +53,50 @@ def template_hash(template: bytes) -> bytes:
     return hashlib.md5(template[:start] + b"HASH" + template[end:]).hexdigest().encode()
 
 
-def render_hook() -> bytes:
-    """The template with this installation's interpreter and hookrun.py filled in."""
+def render_hook(stores: Sequence[str] = ()) -> bytes:
+    """The template with this installation's interpreter and hookrun.py filled in, and
+    the store folders the hooks guard (relative to the top; none: the default one)."""
     before, rest = hook_template().split(TEMPLATE_START)
     _, after = rest.split(TEMPLATE_END)
-    hookrun = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrun.py")
-    templated = (
-        f"INSTALL_PYTHON={shlex.quote(sys.executable)}\nHOOKRUN={shlex.quote(hookrun)}\n"
+    values = (
+        f"INSTALL_PYTHON={shlex.quote(sys.executable)}\nHOOKRUN={shlex.quote(HOOKRUN)}\n"
+        f"STORES={shlex.quote(STORE_SEPARATOR.join(stores))}\n"
     ).encode()
-    return before + TEMPLATE_START + templated + TEMPLATE_END + after
+    return before + TEMPLATE_START + values + TEMPLATE_END + after
+
+
+def templated(path: str) -> dict[str, str]:
+    """The templated values (INSTALL_PYTHON, HOOKRUN, STORES) of an installed hook of ours."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return {}
+    values = {}
+    start, end = TEMPLATE_START.decode(), TEMPLATE_END.decode()
+    if start in text and end in text:
+        block = text.split(start, 1)[1].split(end, 1)[0]
+        for line in block.splitlines():
+            name, _, value = line.partition("=")
+            parts = shlex.split(value) if value else []
+            values[name] = parts[0] if parts else ""
+    return values
+
+
+def guarded_stores(repo: Repo) -> list[str]:
+    """The store folders the installed hooks guard (from the top)."""
+    stores = templated(os.path.join(repo.hooks_dir, HOOKS[0])).get("STORES", "")
+    return [s for s in stores.split(STORE_SEPARATOR) if s]
+
+
+def store_relpath(repo: Repo, store_dir: str) -> str:
+    rel = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
+    if STORE_SEPARATOR in rel or "\n" in rel or rel.startswith("../"):
+        raise TaskstoreError(
+            f"hooks can guard only a store inside the work tree whose path holds no "
+            f"{STORE_SEPARATOR!r} or newline, not {rel!r}: choose another --store"
+        )
+    return rel
 
 
 def is_ours(path: str) -> bool:
@@ -101,11 +140,16 @@ def check_hooks_path(repo: Repo, allow_hooks_path: bool) -> None:
         )
 
 
-def install_hooks(repo: Repo, *, allow_hooks_path: bool = False) -> InstallReport:
+def install_hooks(
+    repo: Repo, *, allow_hooks_path: bool = False, stores: Sequence[str] = ()
+) -> InstallReport:
+    """Install the five hooks, guarding ``stores`` (paths from the top) as well as the
+    stores the hooks already guard."""
     check_hooks_path(repo, allow_hooks_path)
     report = InstallReport(repo.hooks_dir)
     os.makedirs(repo.hooks_dir, exist_ok=True)
-    script = render_hook()
+    guarded = guarded_stores(repo)
+    script = render_hook([*guarded, *(s for s in stores if s not in guarded)])
     for name in HOOKS:
         path = os.path.join(repo.hooks_dir, name)
         if os.path.lexists(path) and not is_ours(path):
@@ -179,6 +223,13 @@ def ensure_attribute(repo: Repo, store_dir: str) -> bool:
     """Declare the driver for the store's JSONL files in .gitattributes (once)."""
     line = f"{attribute_pattern(repo, store_dir)} {ATTRIBUTE}"
     path = os.path.join(repo.top, ".gitattributes")
+    if os.path.islink(path):
+        # git does not follow it either; read through, its target would be copied into
+        # the file written here, and into the next commit.
+        raise TaskstoreError(
+            f"{path} is a symbolic link: replace it with a file (git ignores a linked "
+            ".gitattributes), then run this again"
+        )
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8", "surrogateescape")
@@ -228,7 +279,9 @@ def integrate(
     warnings = []
     if hooks:
         try:
-            report = install_hooks(repo, allow_hooks_path=allow_hooks_path)
+            report = install_hooks(
+                repo, allow_hooks_path=allow_hooks_path, stores=[store_relpath(repo, store_dir)]
+            )
         except TaskstoreError as exc:
             warnings.append(f"hooks not installed: {exc}")
         else:
@@ -264,12 +317,41 @@ def integration_status(repo: Repo, store_dir: str) -> Integration:
             "no .gitattributes line sends the store's JSONL files to the merge driver: "
             "run `git taskstore init`"
         )
+    broken = [name for name, ok in status.hooks.items() if ok and not hook_can_run(repo, name)]
+    if broken:
+        status.warnings.append(
+            f"hooks installed but unable to run: {', '.join(broken)} (the installation they "
+            "point at is gone, or another one replaced it): run `git taskstore install-hooks`"
+        )
     missing = [name for name, ok in status.hooks.items() if not ok]
     if missing and not repo.hooks_path and not uses_precommit_framework(repo):
         status.warnings.append(
             f"hooks not installed: {', '.join(missing)} (`git taskstore install-hooks`)"
         )
     return status
+
+
+def hook_can_run(repo: Repo, name: str) -> bool:
+    """Whether an installed hook of ours reaches a git-taskstore: the interpreter and
+    hookrun.py it names exist, and the interpreter imports hookrun from there."""
+    values = templated(os.path.join(repo.hooks_dir, name))
+    python, hookrun = values.get("INSTALL_PYTHON", ""), values.get("HOOKRUN", "")
+    if not (os.access(python, os.X_OK) and os.path.isfile(hookrun)):
+        return False
+    same = os.path.realpath(python) == os.path.realpath(sys.executable)
+    if same and os.path.realpath(hookrun) == os.path.realpath(HOOKRUN):
+        return True  # this very interpreter imported hookrun from there
+    import subprocess
+
+    found = subprocess.run(
+        [python, "-c", "import git_taskstore.hookrun as h; print(h.__file__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.returncode == 0 and os.path.realpath(found.stdout.strip()) == os.path.realpath(
+        hookrun
+    )
 
 
 def uses_precommit_framework(repo: Repo) -> bool:

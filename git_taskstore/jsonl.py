@@ -7,10 +7,12 @@ and files rewritten, and which line of an id is its current version.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import re
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -100,7 +102,9 @@ def _checked_line(record: object) -> str:
     validate_id(record["id"])
     try:
         raw = orjson.dumps(record)
-    except TypeError:
+    except TypeError as exc:
+        if str(exc) == "Recursion limit reached":
+            raise _refuse_deep() from None
         # Non-str keys, or ints wider than 64 bits (which the stdlib writes); the walk
         # first, so NaN is refused with its path rather than the stdlib's message.
         for key in record:
@@ -167,6 +171,20 @@ def version_of(record: dict[str, Any]) -> int:
     return 0
 
 
+# The version reduce_lines gives a line without a timestamp that no earlier line of its
+# id precedes: it ties with whatever version its id already has (0 in a whole file).
+UNTIMED = -1
+
+
+def has_time(record: dict[str, Any]) -> bool:
+    """Whether the record carries a timestamp that orders it (see version_of)."""
+    for key in ("updated_at", "created_at"):
+        value = record.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            return True
+    return False
+
+
 def is_tombstone(record: dict[str, Any]) -> bool:
     return record.get("deleted") is True
 
@@ -179,12 +197,16 @@ def dumps(record: dict[str, Any]) -> bytes:
     """One line, without the newline. Keys keep their order; output is compact."""
     try:
         return orjson.dumps(record)
-    except TypeError:
+    except TypeError as exc:
+        if str(exc) == "Recursion limit reached":
+            raise _refuse_deep() from None
         # orjson refuses ints wider than 64 bits and non-str keys; the stdlib does not.
         try:
             return json.dumps(
                 record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
+        except RecursionError:
+            raise _refuse_deep() from None
         except (TypeError, ValueError) as exc:
             raise ValidationError(
                 f"record is not JSON-serialisable ({exc}): store only objects, arrays, "
@@ -237,7 +259,39 @@ def parse_line(raw: bytes) -> dict[str, Any] | str:
         return 'record has no non-blank string "id"'
     if len(record_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
         return f"record id is longer than {MAX_ID_BYTES} bytes"
+    if too_deep(raw):
+        return TOO_DEEP
     return value
+
+
+# orjson writes at most this many nested objects and arrays (the record itself counts):
+# a record that it could not write back out (get --json, export) is refused on the way in
+# and read as a bad line on the way out of a file.
+MAX_DEPTH = 254
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of objects and arrays"
+_STRINGS = rb'"(?:[^"\\]|\\.)*"'
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether a line nests more than MAX_DEPTH objects and arrays (cheap for short lines:
+    each level takes at least two bytes)."""
+    if len(raw) <= 2 * MAX_DEPTH or raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return False
+    depth = deepest = 0
+    for byte in re.sub(_STRINGS, b"", raw):
+        if byte == 0x7B or byte == 0x5B:  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte == 0x7D or byte == 0x5D:  # } ]
+            depth -= 1
+    return deepest > MAX_DEPTH
+
+
+def _refuse_deep() -> ValidationError:
+    return ValidationError(
+        f"record nests objects and arrays deeper than {MAX_DEPTH} levels, or contains "
+        "itself: flatten it (git-taskstore could not write it back out)"
+    )
 
 
 if TYPE_CHECKING:
@@ -290,15 +344,20 @@ def reduce_lines(
                 )
             except Exception:  # not JSON, not an object, no id: sorted out below
                 ok = False
-            if not ok:
+            if not ok or (len(raw) > 2 * MAX_DEPTH and too_deep(raw)):
                 if raw.strip():
                     reason = parse_line(raw)
                     bad.append(BadLine(number, reason if isinstance(reason, str) else "bad id"))
                 continue
             updated = record.get("updated_at")
+            previous = winners.get(record_id)
             if type(updated) is not int:
                 updated = version_of(record)
-            previous = winners.get(record_id)
+                if updated == 0 and not has_time(record):
+                    # No timestamp: no older than the lines before it, so it wins a tie
+                    # with the latest of them. UNTIMED, if none came before in ``data``:
+                    # the caller ranks it against what it already holds.
+                    updated = previous.version if previous is not None else UNTIMED
             # tuple.__new__ skips the NamedTuple's Python-level __new__: ~15% of the loop.
             if previous is None:
                 winners[record_id] = new_winner(
@@ -317,36 +376,91 @@ def reduce_lines(
 # --- writing -------------------------------------------------------------------------
 
 
-def append_lines(path: str, lines: list[str], digest: Digest | None = None) -> tuple[int, int]:
-    """Append whole lines durably; return (offset where they start, bytes written).
+class Append:
+    """Lines appended to one file, its descriptor held until the write is settled.
+
+    Holding the descriptor keeps the inode alive, so a file git put at the path meanwhile
+    can never reuse its number: ``at_path`` is a sound test of "my lines are in the file
+    at the path". ``undo`` truncates the file back to where the append began.
+    """
+
+    __slots__ = ("committed", "dev", "end", "fd", "ino", "path", "start")
+
+    def __init__(self, path: str, fd: int, start: int) -> None:
+        st = os.fstat(fd)
+        self.path, self.fd, self.start, self.end = path, fd, start, start
+        self.committed = False  # set by the writer once the write is acknowledged
+        self.dev, self.ino = st.st_dev, st.st_ino
+
+    def at_path(self) -> bool:
+        """True if the file at the path is the one appended to, holding the lines."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return st.st_ino == self.ino and st.st_dev == self.dev and st.st_size >= self.end
+
+    def undo(self) -> None:
+        # A failed undo leaves the lines: whole lines of a write that was not acknowledged
+        # (a torn one stays on its own line), which a later read takes as written.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.start)
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def open_append(
+    path: str, lines: list[str], digest: Digest | None = None, *, create: bool = True
+) -> Append:
+    """Append whole lines durably and return the open :class:`Append` (close it).
 
     The file is opened for this write only, with O_APPEND: git checkout replaces files,
-    and a handle kept open would write into the deleted inode. If the file does not end in
-    a newline (a torn line left by a crash), a newline goes first so the fragment stays on
-    its own line instead of gluing onto this record. ``digest`` is fed each block as it is
-    written, to hash what was appended without holding all of it.
+    and a handle kept open would write into the deleted inode. ``create=False`` refuses
+    to make a missing file (FileNotFoundError): the caller knows the file existed, so git
+    is replacing it, and a file made now would hold only these lines. Symbolic links are
+    never followed (ELOOP). If the file does not end in a newline (a torn line left by a
+    crash), a newline goes first so the fragment stays on its own line. A write that
+    fails part-way (a full disk, the size limit, an I/O error) is truncated back before
+    the error is raised. ``digest`` is fed each block as it is written.
     """
+    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
     # O_RDWR rather than O_WRONLY so the last byte can be read with pread; O_APPEND still
     # puts every write at the end, whatever the offset.
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, flags | os.O_CREAT if create else flags, 0o644)
     try:
         start = os.fstat(fd).st_size
+        done = Append(path, fd, start)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         blocks: Iterator[tuple[bytes, int]] = _blocks(lines)
         if start and os.pread(fd, 1, start - 1) != b"\n":
             blocks = itertools.chain([(b"\n", 1)], blocks)
-        written = 0
         for block, newlines in blocks:
             view = memoryview(block)
-            done = 0
-            while done < len(block):
-                done += os.write(fd, view[done:])
-            written += done
+            written = 0
+            while written < len(block):
+                written += os.write(fd, view[written:])
+            done.end += written
             if digest is not None:
                 digest.feed(block, newlines)
         os.fsync(fd)
-        return start, written
-    finally:
-        os.close(fd)
+    except BaseException:
+        done.undo()
+        done.close()
+        raise
+    return done
+
+
+def append_lines(path: str, lines: list[str], digest: Digest | None = None) -> tuple[int, int]:
+    """Append whole lines durably (see :func:`open_append`); return (offset where they
+    start, bytes written)."""
+    done = open_append(path, lines, digest)
+    done.close()
+    return done.start, done.end - done.start
 
 
 # Lines per write() of an append. A block of ~1 MB is encoded in memory that the next one

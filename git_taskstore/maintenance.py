@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl, layout, names, sync
+from . import jsonl, layout, log, names, sync
 from .errors import ConflictMarkersError, NotFoundError, StorePathError, ValidationError
 from .files import atomic_write
-from .paths import UNTRACKED_NAMES, display_path
+from .paths import UNTRACKED_NAMES, display_path, is_inside
 from .writes import make_request
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ def compact(engine: Engine, collection: str | None = None) -> list[CompactResult
 
     def run() -> list[CompactResult]:
         with engine.locked():
+            for name in layout.remove_leftovers(engine.path):
+                log.info("removed %s, left by a rewrite that was killed", name)
             return [_compact_one(engine, name) for name in wanted]
 
     return engine.guarded(run)
@@ -117,6 +119,14 @@ def check(store: Store, *, quick: bool = False, checks: Sequence[Check] = ()) ->
         problems = [
             Problem(display_path(path), 0, "not a valid collection name; file ignored")
             for path in listing.misnamed
+        ] + [
+            Problem(
+                display_path(path),
+                0,
+                "a symbolic link, folder or device, not a file: never read or written; "
+                "replace it with the file itself",
+            )
+            for path in listing.refused
         ]
         readable = []
         for name in listing.collections:
@@ -180,6 +190,11 @@ def status(engine: Engine) -> list[CollectionStatus]:
 def backup(engine: Engine, dest: str | os.PathLike[str]) -> list[str]:
     """Copy the store's tracked files (not the cache) into a new folder; return them."""
     dest = os.path.abspath(os.fspath(dest))
+    if is_inside(dest, engine.path):
+        raise StorePathError(
+            f"{display_path(dest)} is inside the store {display_path(engine.path)}: "
+            "a backup there would be copied into itself and committed; choose a path outside"
+        )
     if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
         raise StorePathError(
             f"{display_path(dest)} exists and is not an empty folder: choose a new path"

@@ -95,12 +95,20 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
         raise NotJsonl(f"{name}: line {bad[0].line}: {bad[0].reason}")
     new_lines = _lines(tail)
     if not start or base is None:
+        for rid, winner in added.items():
+            if winner.version == jsonl.UNTIMED:  # an untimed line with none before it
+                added[rid] = winner._replace(version=0)
         return _Side(data, new_lines, added, added)
     current = dict(base.current)
     for rid, winner in added.items():
         # reduce_lines' rule, going on: the greater version wins, the later line on a tie.
         # (The winner's first_line stays its first line after the base's: unused here.)
         previous = current.get(rid)
+        if winner.version == jsonl.UNTIMED:
+            # No timestamp: no older than the base's lines of its id.
+            winner = added[rid] = winner._replace(
+                version=previous.version if previous is not None else 0
+            )
         if previous is None or winner.version >= previous.version:
             current[rid] = winner
     return _Side(data, base.lines + new_lines, current, added, len(base.lines), True)

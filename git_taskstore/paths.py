@@ -19,6 +19,8 @@ UNTRACKED_NAMES = (
     "taskstore.db-shm",
     "taskstore.lock",
     "taskstore.log",
+    "taskstore.owners",  # debounced writers' claims (debounce.Owner)
+    ".*.tmp",  # what a killed rewrite leaves (files.atomic_write)
 )
 ENV_STORE = "TASKSTORE_DIR"
 
@@ -56,3 +58,9 @@ def default_store_dir(cwd: str | None = None, explicit: str | None = None) -> st
     cwd = cwd or os.getcwd()
     top = find_worktree(cwd)
     return os.path.join(top or cwd, STORE_DIRNAME)
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path``, links resolved, is ``folder`` or lies under it."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)

@@ -35,7 +35,7 @@ def cache_is_fresh(store_dir: str) -> bool:
         if conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None:
             return False
         states = conn.execute(
-            "SELECT collection, inode, size, mtime_ns, offset, synced_ns FROM files"
+            "SELECT collection, inode, size, mtime_ns, offset, synced_ns, ctime_ns FROM files"
         ).fetchall()
     except sqlite3.Error:
         return False
@@ -47,12 +47,13 @@ def cache_is_fresh(store_dir: str) -> bool:
         return False
     if files != {state[0] for state in states}:
         return False
-    for collection, inode, size, mtime_ns, offset, synced_ns in states:
+    for collection, inode, size, mtime_ns, offset, synced_ns, ctime_ns in states:
         try:
             st = os.stat(os.path.join(store_dir, collection + SUFFIX))
         except OSError:
             return False
-        if (st.st_ino, st.st_size, st.st_mtime_ns) != (inode, size, mtime_ns) or size != offset:
+        now = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if now != (inode, size, mtime_ns, ctime_ns) or size != offset:
             return False
         if synced_ns - mtime_ns < racy_window_ns(mtime_ns):
             return False

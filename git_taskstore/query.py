@@ -13,7 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import ValidationError
 from .records import Filter, Op
+
+# SQLite's LIMIT and OFFSET are 64-bit signed integers.
+MAX_WINDOW = 2**63 - 1
+
+
+def check_window(limit: object, offset: object) -> None:
+    """ValidationError unless ``limit`` (or None) and ``offset`` are whole numbers from 0
+    to 2**63 - 1."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if name == "limit" and value is None:
+            continue
+        if type(value) is not int or not 0 <= value <= MAX_WINDOW:
+            raise ValidationError(
+                f"{name} must be a whole number from 0 to {MAX_WINDOW}, got {value!r}"
+            )
+
 
 # SQL comparison of each ordering operator.
 _COMPARE = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}

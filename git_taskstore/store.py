@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debounce, jsonl, layout, log, maintenance, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
-from .errors import TaskstoreError, ValidationError
+from .errors import TaskstoreError
 from .gcpause import gc_paused
 from .ids import new_id
 from .paths import STORE_DIRNAME
+from .query import check_window
 from .records import Filter, Record, dicts_of
 from .sync import SyncResult
 from .writes import Request, make_request
@@ -90,8 +91,7 @@ class Collection:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        if limit is not None and limit < 0:
-            raise ValidationError(f"limit must be 0 or more, got {limit}")
+        check_window(limit, offset)
         if sort:
             names.validate_field(sort.removeprefix("-"))
         rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset)
@@ -121,8 +121,9 @@ class Store:
         self, store_dir: str, *, create: bool = True, debounce_ms: int | None = None
     ) -> None:
         self.path = os.path.abspath(store_dir)
+        # Checked before anything is opened: a bad value leaves nothing to close.
+        debounce.check_delay(debounce_ms)
         if debounce_ms is None:
-            # Read before anything is opened: a bad value leaves nothing to close.
             debounce_ms = debounce.delay_from_env()
         layout.prepare(self.path, create=create)
         self.engine = Engine(self.path)
@@ -133,7 +134,9 @@ class Store:
         self.exported_at_open: dict[str, int] = {}
         if self.engine.guarded(lambda: self.engine.cache.pending_owners()):
             self._export_orphans()
+        self._owner: debounce.Owner | None = None
         if debounce_ms:
+            self._owner = debounce.Owner(self.path)
             self._flusher = debounce.Flusher(debounce_ms / 1000, self.flush)
             _OPEN_DEBOUNCED.add(self)
 
@@ -195,6 +198,8 @@ class Store:
                         " them once that is fixed",
                         exc,
                     )
+            if self._owner is not None:
+                self._owner.release()
             self.engine.close()
 
     def __enter__(self) -> Store:
@@ -280,7 +285,8 @@ class Store:
             batch.hold(requests)
             return True
         if self._flusher is not None:
-            self.engine.guarded(lambda: debounce.record(self.engine, requests))
+            owner = self._owner.id if self._owner is not None else 0
+            self.engine.guarded(lambda: debounce.record(self.engine, requests, owner))
             self._flusher.poke()
         else:
             self.engine.guarded(lambda: self.engine.apply(requests))
@@ -435,8 +441,17 @@ class Store:
         return maintenance.check(self, quick=quick, checks=checks)
 
     def status(self) -> builtins.list[CollectionStatus]:
-        """Per collection: records, freshness and file size, without syncing first."""
+        """Per collection: records, freshness and file size, without syncing first (but
+        for a cache in memory, which holds nothing until it has read the files)."""
+        if self.cache_in_memory:
+            self.sync()
         return maintenance.status(self.engine)
+
+    @property
+    def cache_in_memory(self) -> bool:
+        """True when this process reads through a cache in memory: the cache file cannot
+        be written (a read-only checkout, a full disk)."""
+        return self.engine.in_memory
 
     def stats(self) -> builtins.list[CollectionStatus]:
         """Like status(), after a sync: exact counts of every collection."""

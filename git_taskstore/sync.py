@@ -10,6 +10,7 @@ The caller holds the store's write lock around :func:`sync`; :func:`needs_sync` 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import BinaryIO
 
 from . import jsonl, log
 from .cache import Cache, Row
+from .errors import StorePathError
 from .freshness import (
     EMPTY_STATE,
     READ_BLOCK,
@@ -51,7 +53,7 @@ def needs_sync(cache: Cache, collection: str, path: str) -> tuple[bool, FileStat
     """
     state = cache.file_state(collection)
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return state is not None, state
     return state is None or not state.is_fresh(st), state
@@ -64,7 +66,7 @@ def freshness(cache: Cache, collection: str, path: str) -> str:
     """
     state = cache.file_state(collection)
     try:
-        st = os.stat(path)
+        st = regular_file(path)
     except FileNotFoundError:
         return "absent" if state is None else "deleted"
     if state is None:
@@ -74,13 +76,26 @@ def freshness(cache: Cache, collection: str, path: str) -> str:
     return "conflict" if state.conflict_line is not None else "fresh"
 
 
+def regular_file(path: str) -> os.stat_result:
+    """The lstat of a collection's file; StorePathError if it is anything but a regular
+    file. A link that arrived through git could point anywhere: it is never followed."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise StorePathError(
+            f"{display_path(path)} is {kind}: git-taskstore reads and writes collections only "
+            "as regular files in the store folder; replace it with the file itself"
+        )
+    return st
+
+
 def sync(cache: Cache, collection: str, path: str, *, full: bool = False) -> SyncResult:
     """Bring one collection up to date with its file, in one transaction (lock held)."""
     with cache.transaction():
         state = cache.file_state(collection)
         synced_ns = time.time_ns()
         try:
-            st = os.stat(path)
+            st = regular_file(path)
         except FileNotFoundError:
             if state is None:
                 return SyncResult(collection, "fresh")
@@ -97,7 +112,11 @@ def sync(cache: Cache, collection: str, path: str, *, full: bool = False) -> Syn
             # The same bytes: remember the new stat and the later read time, which ends
             # the racy window once it is far enough from the mtime.
             state = state._replace(
-                inode=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns, synced_ns=synced_ns
+                inode=st.st_ino,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                ctime_ns=st.st_ctime_ns,
+                synced_ns=synced_ns,
             )
             cache.save_state(collection, state)
         return SyncResult(collection, "fresh" if state.conflict_line is None else "conflict")
@@ -119,7 +138,10 @@ def advance(
         before = EMPTY_STATE
     if before is None or before.offset != start or before.conflict_line is not None:
         return
-    st = out_of_racy_window(path, os.stat(path))
+    try:
+        st = out_of_racy_window(path, os.stat(path))
+    except FileNotFoundError:  # gone since: the next read syncs from what is there
+        return
     if st.st_size != digest.offset:
         return
     cache.save_state(collection, digest.state(st, time.time_ns(), before.bad_lines))
@@ -144,6 +166,14 @@ def _catch_up(
         return sync(cache, collection, path)
     if any(item.reason == jsonl.MARKER for item in bad):
         return _rebuild(cache, collection, path, synced_ns)
+    untimed = [rid for rid, w in winners.items() if w.version == jsonl.UNTIMED]
+    if untimed:
+        # Lines without a timestamp and no earlier line of their id among the new bytes:
+        # they tie with the version the cache holds, and the later line wins the tie.
+        have = cache.currents(collection, untimed)
+        for rid in untimed:
+            found = have.get(rid)
+            winners[rid] = winners[rid]._replace(version=found[1] if found else 0)
     cache.upsert(collection, list(_rows(winners)))
     cache.save_state(collection, digest.state(st, synced_ns, state.bad_lines + len(bad)))
     _log_bad(path, bad)
@@ -199,8 +229,9 @@ def _consume(
 
 
 def _rows(winners: dict[str, Winner]) -> Iterator[Row]:
-    # A generator: a rebuild inserts each decoded line and lets it go.
-    return ((rid, w.raw.decode(), w.version, w.deleted) for rid, w in winners.items())
+    # A generator: a rebuild inserts each decoded line and lets it go. An untimed first
+    # line of an id ranks as 0.
+    return ((rid, w.raw.decode(), max(w.version, 0), w.deleted) for rid, w in winners.items())
 
 
 def _log_bad(path: str, bad: Sequence[BadLine]) -> None:

@@ -16,7 +16,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from . import jsonl
-from .errors import AlreadyExistsError, NotFoundError
+from .errors import AlreadyExistsError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from .cache import Current, Row
@@ -64,6 +64,8 @@ class Request:
         Raises ValidationError, and adds nothing, if the record cannot be written."""
         if type(record) is not dict:
             jsonl.line_of(record)  # raises, saying what is wrong
+        if TOMBSTONE_KEY in record:  # type: ignore[operator]
+            _refuse_tombstone_key(None)
         copy: dict[str, Any] = record.copy()  # type: ignore[attr-defined]
         own = jsonl.positive_int(copy.get("created_at"))
         if not own:
@@ -117,6 +119,10 @@ def make_request(
     the request's own: they are stamped in place rather than copied.
     """
     own_created: list[bool] | None = None
+    if mode != "import" and mode != "delete":
+        for number, record in enumerate(records, first):
+            if isinstance(record, dict) and TOMBSTONE_KEY in record:
+                _refuse_tombstone_key(number if len(records) > 1 or first > 1 else None)
     if mode in STAMPED:
         copies: list[Any] = []
         own_created = []
@@ -140,6 +146,19 @@ def make_request(
         lines = jsonl.lines_of(records, first)
         copies = [dict(record) for record in records]  # type: ignore[call-overload]
     return Request(collection, mode, stamp, copies, lines, own_created, typed)
+
+
+# The field that marks a tombstone. A record of the user's that carried it would be read
+# as deleted by every rebuild and every other clone, however it was acknowledged.
+TOMBSTONE_KEY = "deleted"
+
+
+def _refuse_tombstone_key(number: int | None) -> None:
+    where = f"record {number}: " if number is not None else ""
+    raise ValidationError(
+        f'{where}the field "deleted" is reserved for tombstones (delete() writes them): '
+        'rename the field, e.g. "is_deleted"'
+    )
 
 
 def ids_of(requests: list[Request]) -> list[str]:

@@ -1113,3 +1113,30 @@ def test_no_hint_sends_anyone_to_dash_dash_help(tmp_path: Path) -> None:
         result = cli(name, "--no-such-option", cwd=tmp_path)
         line = assert_fails(result, 2, "--no-such-option")
         assert line.endswith(f"(see 'git taskstore {name} -h')"), line
+
+
+def test_commands_that_write_or_read_a_path_refuse_ones_that_reach_the_store_or_outside(
+    repo: Path, tmp_path: Path
+) -> None:
+    """export-json -o onto a collection, a backup into the store, resolve of a file
+    outside the store or of a link, check of a file outside the work tree: one line each,
+    no byte of the store or of the outside file changed. (Mutation: drop the is_inside
+    check in export-json, and tasks.jsonl becomes the export.)"""
+    store = repo / ".taskstore"
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(b"<<<<<<< ours\n{}\n=======\n{}\n>>>>>>> theirs\n")
+    os.symlink(outside, store / "link.jsonl")
+    before, outside_before = snapshot(store), outside.read_bytes()
+    for args, message in (
+        (("export-json", "-o", str(store / "tasks.jsonl")), "is inside the store"),
+        (("export-json", "-o", ".taskstore/new.json"), "is inside the store"),
+        (("backup", str(store / "nested")), "is inside the store"),
+        (("resolve", str(outside)), "is not a JSONL file of the store"),
+        (("resolve", str(store / "link.jsonl")), "is not a JSONL file of the store"),
+        (("check", str(outside)), "is not a JSONL file in this work tree"),
+    ):
+        result = cli(*args, cwd=repo)
+        assert_fails(result, 1, message)
+        assert len(result.err.strip().splitlines()) == 1, result.err
+    assert snapshot(store) == before
+    assert outside.read_bytes() == outside_before

@@ -324,3 +324,46 @@ def test_a_merge_that_left_the_store_alone_opens_no_store(tmp_path: Path) -> Non
     )
     assert out.stdout == "[0, 0] []\n", out
     assert os.environ.get("TASKSTORE_RUNNING_LEGACY_HOOK") is None
+
+
+def test_hooks_guard_every_store_init_wired(tmp_path: Path) -> None:
+    """`init --store .loopr` beside the default store: conflict markers in either are
+    refused at commit, and a merge syncs both caches. (Mutation: hookrun back to the
+    default store only: the .loopr commit goes through.)"""
+    repo = new_repo(tmp_path / "repo")
+    ok(cli("init", "--store", ".loopr", cwd=repo))
+    ok(cli("put", "--store", ".loopr", "signals", '{"id": "s1"}', cwd=repo))
+    commit_all(repo, "loopr store")
+    (repo / ".loopr" / "signals.jsonl").write_bytes(
+        b'{"id":"s1"}\n<<<<<<< ours\n{"id":"s2"}\n=======\n{"id":"s3"}\n>>>>>>> theirs\n'
+    )
+    git(repo, "add", "-A")
+    refused = run_git(repo, "commit", "-qm", "markers")
+    assert refused.code != 0 and ".loopr/signals.jsonl:2" in refused.err, refused
+    git(repo, "checkout", "-q", "--", ".")
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "checkout", "-q", "-b", "side")
+    with Store.open_dir(str(repo / ".loopr")) as store:
+        store.collection("signals").put({"id": "s9"})
+    commit_all(repo, "side signal")
+    git(repo, "checkout", "-q", "main")
+    ok(run_git(repo, "merge", "-q", "side"))
+    with Store.open_dir(str(repo / ".loopr")) as store:
+        assert not store.is_stale()  # post-merge synced the second store too
+        assert store.collection("signals").get("s9") is not None
+
+
+def test_status_reports_hooks_that_cannot_run(tmp_path: Path) -> None:
+    """Hooks pointing at an installation that is gone (pip install -e replaced it):
+    status says so and how to fix it; install-hooks fixes it. (Mutation: drop the
+    hook_can_run check from integration_status: status reports 5/5 installed.)"""
+    repo = new_repo(tmp_path / "repo")
+    folder = hooks_dir(repo)
+    for name in ("pre-commit", "post-merge"):
+        path = folder / name
+        path.write_text(path.read_text().replace("HOOKRUN=", "HOOKRUN=/gone/hookrun.py#"))
+    result = cli("status", cwd=repo)
+    assert "unable to run: pre-commit, post-merge" in result.out + result.err, result
+    ok(cli("install-hooks", cwd=repo))
+    result = cli("status", cwd=repo)
+    assert "unable to run" not in result.out + result.err, result

@@ -7,6 +7,7 @@ what was installed.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_the_template_carries_its_own_hash() -> None:
 
 
 def test_the_rendered_hook_names_this_interpreter(tmp_path: Path) -> None:
-    script = render_hook().decode()
+    script = render_hook([".taskstore"]).decode()
     assert f"INSTALL_PYTHON={sys.executable}\n" in script
     assert script.count("\n") < 40  # a shim: the logic is hookrun's
     path = tmp_path / "pre-commit"
@@ -73,7 +74,7 @@ def test_an_old_release_hook_is_upgraded_in_place(tmp_path: Path, name: str) -> 
     (folder / name).chmod(0o755)
     report = json.loads(ok(cli("install-hooks", "--json", cwd=repo)).out)
     assert name in report["written"] and report["kept_aside"] == []
-    assert (folder / name).read_bytes() == render_hook()
+    assert (folder / name).read_bytes() == render_hook([".taskstore"])
     assert not (folder / f"{name}{LEGACY_SUFFIX}").exists()
 
 
@@ -201,3 +202,18 @@ def test_core_hooks_path_refused_with_a_hint_then_honoured(tmp_path: Path) -> No
     git(repo, "reset", "-q", "--", ".githooks")
     git(repo, "commit", "-qm", "init")
     assert_broken_commit_refused(repo)
+
+
+def test_init_refuses_a_linked_gitattributes(tmp_path: Path) -> None:
+    """A .gitattributes that is a link (git ignores such a file) is never read through:
+    init would copy its target into the repository. (Mutation: drop the islink check in
+    ensure_attribute: the outside file's bytes land in .gitattributes.)"""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    secret = tmp_path / "secret"
+    secret.write_text("PRIVATE\n")
+    os.symlink(secret, repo / ".gitattributes")
+    result = cli("init", cwd=repo)
+    assert result.code == 1 and "is a symbolic link" in result.err, result
+    assert secret.read_text() == "PRIVATE\n" and (repo / ".gitattributes").is_symlink()

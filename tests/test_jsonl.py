@@ -16,6 +16,7 @@ from git_taskstore.files import atomic_write
 from git_taskstore.freshness import Digest
 from git_taskstore.jsonl import (
     APPEND_BLOCK_LINES,
+    UNTIMED,
     BadLine,
     Winner,
     append_lines,
@@ -129,11 +130,22 @@ def test_updated_at_takes_precedence_over_created_at() -> None:
     assert state(data)["a"] == (200, 2, False)
 
 
-def test_a_record_without_timestamps_has_version_zero_and_later_lines_win() -> None:
+def test_a_record_without_timestamps_ranks_untimed_and_later_lines_win() -> None:
     data = lines(line(id="a", v=1), line(id="a", v=2))
     winners, _ = reduce_lines(data)
-    assert winners["a"].version == 0
+    assert winners["a"].version == UNTIMED  # no earlier line of "a" here: the caller ranks it
     assert orjson.loads(winners["a"].raw)["v"] == 2
+
+
+def test_a_line_without_a_timestamp_is_no_older_than_the_lines_before_it() -> None:
+    """A legacy tombstone (the Rust crate writes them) after a timed version deletes the
+    record; a timed line after it wins again only with a newer version. (Mutation: rank
+    an untimed line as version 0, and the record comes back.)"""
+    data = lines(line(id="a", v=1, updated_at=500), line(id="a", deleted=True))
+    winners, _ = reduce_lines(data)
+    assert winners["a"].deleted and winners["a"].version == 500
+    again = data + lines(line(id="a", v=2, updated_at=500))
+    assert not reduce_lines(again)[0]["a"].deleted  # a tie: the later line
 
 
 def test_a_boolean_updated_at_is_not_a_timestamp() -> None:

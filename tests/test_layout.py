@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import orjson
@@ -111,7 +113,7 @@ def test_the_rust_fixture_opens_with_the_state_its_readme_gives(rust_repo: Path)
         assert status == {"loops": (2, 1, 0), "signals": (2, 0, 0)}
 
 
-def test_reading_the_rust_fixture_changes_no_data_and_only_ignores_the_lock(
+def test_reading_the_rust_fixture_changes_no_data_and_only_ignores_our_files(
     rust_repo: Path,
 ) -> None:
     folder = rust_repo / ".taskstore"
@@ -122,10 +124,12 @@ def test_reading_the_rust_fixture_changes_no_data_and_only_ignores_the_lock(
         store.sync()
         store.is_stale()
     after = snapshot(rust_repo)
-    # The crate's .gitignore does not list our lock file; it gains that one line, so the
-    # lock never shows up in `git status`. Nothing else changes.
+    # The crate's .gitignore lists none of our lock file, the debounced writers' claims
+    # and the temp files of killed rewrites; it gains those lines, so they never show up
+    # in `git status`.
     gitignore = ".taskstore/.gitignore"
-    assert after.pop(gitignore) == before.pop(gitignore) + b"taskstore.lock\n"
+    gained = b"taskstore.lock\ntaskstore.owners\n.*.tmp\n"
+    assert after.pop(gitignore) == before.pop(gitignore) + gained
     assert after == before
     assert set(os.listdir(folder)) - names_before <= set(UNTRACKED_NAMES)
 
@@ -140,3 +144,66 @@ def test_a_write_to_the_rust_fixture_appends_one_line(rust_repo: Path) -> None:
     added = orjson.loads(after[len(before) :])
     assert added["status"] == "failed" and added["loop_type"] == "spec"
     assert added["created_at"] == 1769000001000
+
+
+def test_a_killed_rewrite_leaves_nothing_git_sees_and_compact_removes_it(
+    tmp_path: Path,
+) -> None:
+    """A compact killed after writing its temp file leaves ``.tasks.jsonl.<hex>.tmp``:
+    .gitignore hides it from git, and the next compact deletes it once it is a minute
+    old (a younger one may be a rewrite still running). (Mutation: drop remove_leftovers
+    from compact: the old leftover stays.)"""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    with Store.open(repo) as store:
+        store.collection("tasks").put({"id": "a"})
+        folder = Path(store.path)
+        old = folder / ".tasks.jsonl.0123456789ab.tmp"
+        young = folder / ".tasks.jsonl.ba9876543210.tmp"
+        for leftover in (old, young):
+            leftover.write_bytes(b'{"id":"a"}\n' * 1000)
+        os.utime(old, (time.time() - 120, time.time() - 120))
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert ".tmp" not in status, status
+        store.compact()
+        assert not old.exists() and young.exists()
+
+
+def test_links_where_the_store_keeps_its_own_files_are_never_followed(tmp_path: Path) -> None:
+    """A commit made with `git add -f` can put links at .version, .gitignore, the cache,
+    its WAL or the lock, pointing anywhere. The store reads and writes none of their
+    targets: .version is one line of error without the target's bytes, .gitignore is
+    replaced, the cache's and the lock's links are removed. (Mutation: drop unlink_links
+    from Engine: SQLite writes its WAL through the link, into the outside file.)"""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret"
+    secret.write_bytes(b"PRIVATE KEY 0123456789\\n")
+    with Store.open(tmp_path / "repo") as store:
+        store.collection("tasks").put({"id": "a"})
+        folder = Path(store.path)
+    for name in ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock"):
+        (folder / name).unlink(missing_ok=True)
+        os.symlink(outside / name, folder / name)
+        (outside / name).write_bytes(b"not yours\\n")
+    (folder / ".gitignore").unlink()
+    os.symlink(secret, folder / ".gitignore")
+    with Store.open(tmp_path / "repo") as store:
+        store.collection("tasks").put({"id": "b"})
+        assert {r["id"] for r in store.collection("tasks").list()} == {"a", "b"}
+    for name in ("taskstore.db", "taskstore.db-wal", "taskstore.db-shm", "taskstore.lock"):
+        assert (outside / name).read_bytes() == b"not yours\\n", name
+    assert b"PRIVATE" not in (folder / ".gitignore").read_bytes()
+    assert not (folder / ".gitignore").is_symlink()
+    (folder / ".version").unlink()
+    os.symlink(secret, folder / ".version")
+    with pytest.raises(StoreVersionError, match="is a symbolic link") as caught:
+        Store.open(tmp_path / "repo")
+    assert "PRIVATE" not in str(caught.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +104,80 @@ def test_a_write_to_a_store_locked_too_long_says_so(
             let_go(child)
         store.collection("tasks").put({"id": "a"})
         assert store.collection("tasks").get("a") is not None
+
+
+def test_a_lock_file_deleted_under_its_holder_keeps_others_out(tmp_path: Path) -> None:
+    """The holder's file is unlinked (git clean -X) and a newcomer makes a new one at the
+    path: the folder's lock still keeps the newcomer out until the holder lets go.
+    (Mutation: take only the file's lock, and the newcomer gets in at once.)"""
+    path = tmp_path / "taskstore.lock"
+    holder = FlockLock(str(path), timeout=5)
+    holder.acquire()
+    path.unlink()
+    newcomer = FlockLock(str(path), timeout=0.1)
+    with pytest.raises(TimeoutError):
+        newcomer.acquire()
+    holder.release()
+    newcomer.timeout = 5
+    newcomer.acquire()
+    newcomer.release()
+
+
+HOLD_STORE = textwrap.dedent(
+    """
+    import sys
+    from git_taskstore import Store
+    with Store.open_dir(sys.argv[1]) as store, store.locked():
+        print("held", flush=True)
+        sys.stdin.readline()
+        store.collection("tasks").put({"id": "holder"})
+    """
+)
+
+
+def test_writes_wait_for_a_holder_whose_lock_file_was_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the store; its lock file is deleted: a write here waits
+    rather than slipping in beside it. (Mutation: the file's lock alone lets it in.)"""
+    monkeypatch.setattr(engine_module, "LOCK_TIMEOUT_S", 0.3)
+    with Store.open(tmp_path) as store:
+        child = subprocess.Popen(
+            [sys.executable, "-c", HOLD_STORE, store.path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "held\n"
+            (Path(store.path) / "taskstore.lock").unlink()
+            with pytest.raises(TaskstoreError, match="has been locked by another process"):
+                store.collection("tasks").put({"id": "meanwhile"})
+        finally:
+            let_go(child)
+        tasks = store.collection("tasks")
+        tasks.put({"id": "after"})
+        assert {r["id"] for r in tasks.list()} == {"holder", "after"}
+
+
+def test_a_lock_file_replaced_while_waiting_is_locked_again(tmp_path: Path) -> None:
+    """Another tool holds taskstore.lock; the file is replaced while we wait, and a third
+    process locks the new one. When the first lets go we hold a lock on a file no longer
+    at the path: we must lock the file there now, and so wait for the third. (Mutation:
+    drop the _same_file check: acquire returns while the third still holds the file.)"""
+    path = tmp_path / "taskstore.lock"
+    first = hold_in_another_process(path)
+    lock = FlockLock(str(path), timeout=10)
+    acquired = threading.Event()
+    waiter = threading.Thread(target=lambda: (lock.acquire(), acquired.set()))
+    waiter.start()
+    time.sleep(0.2)  # the waiter now holds the folder and waits for the file
+    path.unlink()
+    path.touch()
+    third = hold_in_another_process(path)
+    let_go(first)
+    assert not acquired.wait(0.5), "locked a file that is no longer at the path"
+    let_go(third)
+    assert acquired.wait(5)
+    waiter.join()
+    lock.release()

@@ -259,3 +259,25 @@ def test_nan_and_infinity_are_refused_not_written_as_null(tasks: Collection) -> 
             tasks.put({"id": "x", "nested": {"v": [1, bad]}})
     assert tasks.list() == []
     assert not os.path.exists(tasks.store.file_path("tasks"))
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"offset": -5},
+        {"limit": -1},
+        {"limit": "2"},
+        {"limit": True},
+        {"offset": 2**63},
+        {"limit": 1.0},
+    ],
+    ids=repr,
+)
+def test_limit_and_offset_are_whole_numbers_sqlite_takes(
+    tasks: Collection, window: dict[str, Any]
+) -> None:
+    """(Mutation: drop check_window: offset=-5 is accepted, 2**63 raises OverflowError.)"""
+    tasks.put({"id": "a"})
+    with pytest.raises(ValidationError, match="must be a whole number from 0 to"):
+        tasks.list(**window)
+    assert [r["id"] for r in tasks.list(limit=2**63 - 1, offset=0)] == ["a"]

@@ -350,3 +350,43 @@ def test_sync_reports_a_conflicted_collection_without_raising(store: Store) -> N
     Path(store.file_path("tasks")).write_bytes(CONFLICTED)
     actions = {r.collection: r.action for r in store.sync()}
     assert actions == {"notes": "fresh", "tasks": "conflict"}
+
+
+@pytest.mark.parametrize("how", ["catch-up", "rebuild"])
+def test_a_tombstone_without_a_timestamp_deletes_the_record(
+    store: Store, tasks: Collection, how: str
+) -> None:
+    """`{"id":"a","deleted":true}` (the Rust crate's and older tools' tombstone) after a
+    timed version: the record is gone, read by a catch-up or a rebuild, and a later write
+    brings it back with a version above it. (Mutation: rank untimed lines as version 0 in
+    reduce_lines, or skip the catch-up's lookup of the cached version: "a" comes back.)"""
+    tasks.put({"id": "a", "v": 1})
+    tasks.put({"id": "b", "v": 1})
+    append_raw(store.file_path("tasks"), b'{"id":"a","deleted":true}\n')
+    if how == "rebuild":
+        store.sync(full=True)
+    assert tasks.get("a") is None
+    assert [r["id"] for r in tasks.list()] == ["b"]
+    tasks.put({"id": "a", "v": 2})
+    assert tasks.get("a")["v"] == 2
+    store.sync(full=True)
+    assert tasks.get("a")["v"] == 2
+
+
+def test_a_same_size_rewrite_that_sets_the_mtime_back_is_seen(
+    store: Store, tasks: Collection
+) -> None:
+    """`touch -r`, `cp -p`, `rsync -t` or an editor keeping times: the same size, the same
+    inode, the old mtime, other bytes. The ctime still moves, and the read sees the new
+    record. (Mutation: drop the ctime from FileState.matches: the old record is served.)"""
+    tasks.put({"id": "a", "v": "one"})
+    path = store.file_path("tasks")
+    tasks.list()  # the cache has read the file, outside its racy window
+    st = os.stat(path)
+    time.sleep(0.05)
+    data = Path(path).read_bytes()
+    with open(path, "r+b") as handle:
+        handle.write(data.replace(b'"one"', b'"two"'))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size and os.stat(path).st_mtime_ns == st.st_mtime_ns
+    assert tasks.get("a")["v"] == "two"

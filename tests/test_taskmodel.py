@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -772,3 +773,33 @@ def test_kinds_name_every_model_with_an_id_prefix() -> None:
     named = set(KINDS.values())
     assert named == {m for m in MODELS if m.id_prefix}
     assert {KINDS[k] for k in ("prd", "ts", "execution", "dep", "workflow")} == named
+
+
+@pytest.mark.parametrize(
+    "hostile", ["../../outside.md", "ABSOLUTE", "prds/../../outside.md", "LINK"]
+)
+def test_a_body_path_out_of_its_folder_is_never_read_written_or_deleted(
+    model: TaskModel, tree: dict[str, Any], tmp_path: Path, hostile: str
+) -> None:
+    """A `file` field that arrived through git pointing out of the store (a relative
+    escape, an absolute path, a link committed into prds/): body, set_body and delete
+    --cascade leave the outside file alone, check names the record. (Mutation: join the
+    path without the realpath check in bodies.body_file: body() prints the outside file.)"""
+    outside = tmp_path / "outside.md"
+    outside.write_text("secret\n")
+    store = model.store
+    if hostile == "ABSOLUTE":
+        hostile = str(outside)
+    elif hostile == "LINK":
+        os.symlink(outside, os.path.join(store.path, "prds", "link.md"))
+        hostile = "prds/link.md"
+    hostile_prd = store.update(replace(tree["prd"], file=hostile))
+    with pytest.raises(ValidationError, match="is not inside prds/"):
+        model.body(hostile_prd)
+    with pytest.raises(ValidationError, match="is not inside prds/"):
+        model.set_body(hostile_prd, "overwritten\n")
+    problems = [str(p) for p in store.check(checks=CHECKS)]
+    assert any("is not inside prds/" in p and hostile_prd.id in p for p in problems), problems
+    model.delete_prd(hostile_prd.id, cascade=True)
+    assert outside.read_text() == "secret\n"
+    assert store.get(PRD, hostile_prd.id) is None

@@ -158,5 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, TaskstoreError):
             click.echo(f"error: {exc}", err=True)
             return 1
+        if isinstance(exc, OSError) and exc.strerror:
+            # The file system said no where the core expects nothing to fail (a store
+            # folder that is not one, --store /proc): one line naming the file.
+            from ..paths import display_path
+
+            where = f"{display_path(os.fsdecode(exc.filename))}: " if exc.filename else ""
+            click.echo(
+                f"error: {where}{exc.strerror}; check the path and its permissions", err=True
+            )
+            return 1
         raise
     return result if isinstance(result, int) else 0

@@ -61,6 +61,20 @@ def init(no_hooks: bool, allow_hooks_path: bool, store_dir: str | None, as_json:
     return 0
 
 
+def _refuse_outside(paths: tuple[str, ...]) -> None:
+    """check reads what it is given: JSONL files of this work tree only, never a link."""
+    from ..errors import ValidationError
+    from ..paths import display_path, find_worktree, is_inside
+
+    top = find_worktree(os.getcwd()) or os.getcwd()
+    for path in paths:
+        if not is_inside(path, top) or os.path.islink(path) or not path.endswith(".jsonl"):
+            raise ValidationError(
+                f"{display_path(path)} is not a JSONL file in this work tree: check reads "
+                "only those"
+            )
+
+
 @click.command()
 @store_option
 @json_option
@@ -126,6 +140,7 @@ def status(store_dir: str | None, as_json: bool) -> int:
     with open_store(store_dir) as store:
         rows = [asdict(s) for s in store.status()]
         path = store.path
+        in_memory = store.cache_in_memory
     repo = find_repo(os.path.dirname(path))
     integration = integration_status(repo, path) if repo is not None else None
     for warning in integration.warnings if integration else []:
@@ -134,12 +149,15 @@ def status(store_dir: str | None, as_json: bool) -> int:
         emit_json(
             {
                 "store": path,
+                "cache_in_memory": in_memory,
                 "collections": rows,
                 "git": asdict(integration) if integration else None,
             }
         )
         return 0
     click.echo(f"store: {display_path(path)}")
+    if in_memory:
+        click.echo("cache: in memory (the cache file cannot be written); counts read just now")
     if integration is None:
         click.echo("git: not in a git work tree")
     else:
@@ -220,6 +238,7 @@ def check(paths: tuple[str, ...], store_dir: str | None, as_json: bool) -> int:
     from ..maintenance import check_file
 
     if paths:
+        _refuse_outside(paths)
         problems = [p for path in paths for p in check_file(path)]
         checked = f"{len(paths)} file(s)"
     else:

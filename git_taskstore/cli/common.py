@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# --limit and --offset: whole numbers SQLite takes (64-bit), refused by click beyond.
+WINDOW = click.IntRange(min=0, max=2**63 - 1)
+
+
 def store_option(fn: F) -> F:
     return click.option(
         "--store",

@@ -82,14 +82,17 @@ def install_hooks(allow_hooks_path: bool, store_dir: str | None, as_json: bool) 
 
     pre-commit refuses conflicted or broken JSONL; post-merge, post-rewrite and
     post-checkout keep the cache fresh; pre-push runs `check`. They go where
-    `git rev-parse --git-path hooks` says, so linked worktrees share them. --store
-    picks the repository: the one holding that store folder. The hooks work on the
-    default store of the repository (or TASKSTORE_DIR as git runs them).
+    `git rev-parse --git-path hooks` says, so linked worktrees share them. They guard
+    the store --store names (default: .taskstore at the top) and every store they
+    guarded before.
     """
     from ..hooks import install_hooks as install
+    from ..hooks import store_relpath
+    from ..paths import default_store_dir
 
     repo = require_repo(store_dir)
-    report = install(repo, allow_hooks_path=allow_hooks_path)
+    store = store_relpath(repo, default_store_dir(explicit=store_dir))
+    report = install(repo, allow_hooks_path=allow_hooks_path, stores=[store])
     return print_report(report, as_json)
 
 
@@ -133,10 +136,17 @@ def resolve(paths: tuple[str, ...], strategy: str, store_dir: str | None, as_jso
     from ..layout import list_files
     from ..maintenance import problems_in
     from ..merge import resolve_conflicts
-    from ..paths import default_store_dir, display_path
+    from ..paths import default_store_dir, display_path, is_inside
 
+    folder = default_store_dir(explicit=store_dir)
+    for path in paths:
+        # resolve rewrites what it is given: only JSONL files of the store, never a link.
+        if not is_inside(path, folder) or os.path.islink(path) or not path.endswith(".jsonl"):
+            raise ValidationError(
+                f"{display_path(path)} is not a JSONL file of the store {display_path(folder)}: "
+                "resolve settles only those (--store names another store)"
+            )
     if not paths:
-        folder = default_store_dir(explicit=store_dir)
         if not os.path.isdir(folder):
             raise ValidationError(f"no store at {display_path(folder)}: nothing to resolve")
         listing = list_files(folder)

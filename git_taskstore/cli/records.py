@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .common import (
+    WINDOW,
     default_columns,
     emit_json,
     format_value,
@@ -193,8 +194,8 @@ def _delete(store: Store, collection: str, record_id: str, cascade: bool) -> lis
     'Values are JSON when they parse (3, true, null, "3"), else text; field=["a","b"] is IN.',
 )
 @click.option("--sort", metavar="FIELD", help="Sort by FIELD; -FIELD sorts descending.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most N records.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N records.")
+@click.option("--limit", type=WINDOW, help="At most N records.")
+@click.option("--offset", type=WINDOW, default=0, help="Skip the first N records.")
 @click.option("--fields", metavar="A,B,..", help="Columns to show (default: a few short fields).")
 @click.option("--count", "count_only", is_flag=True, help="Print only the number of matches.")
 @store_option

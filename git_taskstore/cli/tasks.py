@@ -8,6 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from .common import (
+    WINDOW,
     emit_json,
     format_value,
     json_option,
@@ -178,7 +179,7 @@ def create_execution(
 @click.option(
     "--version",
     "version",
-    type=click.IntRange(min=0),
+    type=WINDOW,
     default=1,
     show_default=True,
     help="Its version number.",
@@ -273,7 +274,7 @@ def set_status(record_id: str, status: str, store_dir: str | None, as_json: bool
 
 @click.command("list-prds")
 @click.option("--status", help="Only PRDs with this status.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most N.")
+@click.option("--limit", type=WINDOW, help="At most N.")
 @store_option
 @json_option
 def list_prds(status: str | None, limit: int | None, store_dir: str | None, as_json: bool) -> int:
@@ -301,7 +302,7 @@ def list_prds(status: str | None, limit: int | None, store_dir: str | None, as_j
 @click.command("list-task-specs")
 @click.argument("prd_id", required=False)
 @click.option("--status", help="Only task specs with this status.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most N.")
+@click.option("--limit", type=WINDOW, help="At most N.")
 @store_option
 @json_option
 def list_task_specs(
@@ -336,7 +337,7 @@ def list_task_specs(
 
 @click.command("list-executions")
 @click.option("--status", help="Only executions with this status.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most N, newest first.")
+@click.option("--limit", type=WINDOW, help="At most N, newest first.")
 @store_option
 @json_option
 def list_executions(

@@ -41,9 +41,16 @@ def export_json(output: str | None, store_dir: str | None) -> int:
     """
     import orjson
 
+    from ..errors import StorePathError
     from ..files import atomic_write
+    from ..paths import display_path, is_inside
 
     with open_store(store_dir) as store:
+        if output and output != "-" and is_inside(output, store.path):
+            raise StorePathError(
+                f"{display_path(output)} is inside the store {display_path(store.path)}: "
+                "the export would overwrite the store's own files; write it outside"
+            )
         data = store.export_data()
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
     if output and output != "-":

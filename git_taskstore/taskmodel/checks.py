@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ..errors import ValidationError
 from ..maintenance import Check, Problem
 from ..paths import display_path
 from ..records import Filter, Op
 from ..store import Store
+from .bodies import body_file
 from .models import PRD, TaskSpec
 
 # The collections whose records name a markdown body in ``file``. A field ``file`` of
@@ -17,17 +19,24 @@ BODY_COLLECTIONS = (PRD.collection(), TaskSpec.collection())
 
 
 def missing_bodies(store: Store, collections: Sequence[str]) -> list[Problem]:
-    """Records of PRDs and task specs whose ``file`` names a body file that is not there."""
+    """Records of PRDs and task specs whose ``file`` names a body file that is not there,
+    or one outside their folder of the store (never read, written or deleted)."""
     problems = []
     for collection in BODY_COLLECTIONS:
         if collection not in collections:
             continue
+        shown = display_path(store.file_path(collection))
         for record in store.collection(collection).list([Filter("file", Op.NE, None)]):
             relative = record["file"]
-            if isinstance(relative, str) and not os.path.exists(os.path.join(store.path, relative)):
+            try:
+                path = body_file(store.path, collection, record["id"], relative)
+            except ValidationError as exc:
+                problems.append(Problem(shown, 0, str(exc)))
+                continue
+            if not os.path.exists(path):
                 problems.append(
                     Problem(
-                        display_path(store.file_path(collection)),
+                        shown,
                         0,
                         f"{record['id']}: its body file {relative} is missing "
                         "(restore it from git, or write it again)",

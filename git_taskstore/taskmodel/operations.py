@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .. import log
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from ..files import atomic_write
 from ..records import Filter, Op, Record
 from ..store import Store
+from .bodies import body_file
 from .models import (
     MODELS,
     PRD,
@@ -225,8 +227,12 @@ class TaskModel:
     # --- bodies ---------------------------------------------------------------------------
 
     def body_path(self, record: Record) -> str | None:
+        """The body file's path; None if the record names none; ValidationError if it
+        names one outside its folder of the store (see bodies.py)."""
         relative = getattr(record, "file", None)
-        return os.path.join(self.store.path, relative) if relative else None
+        if relative is None or relative == "":
+            return None
+        return body_file(self.store.path, type(record).collection(), record.id, relative)
 
     def body(self, record: Record) -> str | None:
         """The markdown body as it is on disk now; None if the record has none."""
@@ -279,7 +285,13 @@ class TaskModel:
             n += 1
 
     def remove_body(self, record: Record) -> None:
-        path = self.body_path(record)
+        """Delete the body file of a deleted record; one named outside its folder is left
+        alone, with a warning (the record goes all the same)."""
+        try:
+            path = self.body_path(record)
+        except ValidationError as exc:
+            log.warning("%s; left in place", exc)
+            return
         if path is not None and os.path.exists(path):
             os.unlink(path)
 
