@@ -14,7 +14,7 @@ from testing.sealed import home_entries, outside, seal
 
 from git_taskstore import Collection, Store
 
-pytest_plugins = ("pytester",)
+pytest_plugins = ("pytester", "testing.openspec")
 
 _SAVED = pytest.StashKey[tuple[dict[str, str], Path]]()
 
