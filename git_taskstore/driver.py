@@ -81,7 +81,7 @@ def fallback_merge(base: bytes, ours: bytes, theirs: bytes, path: str, marker_si
         return both_sides(ours, theirs, marker_size)
 
 
-def write_result(ours_path: str, data: bytes) -> None:
+def write_result(ours_path: str, parts: list[bytes]) -> None:
     """Replace OURS with the result: a new file renamed over it, so OURS is never torn.
 
     No fsync: OURS is git's temporary copy, read back as soon as the driver exits and
@@ -90,7 +90,7 @@ def write_result(ours_path: str, data: bytes) -> None:
     tmp = f"{ours_path}.taskstore-{os.getpid()}.tmp"
     try:
         with open(tmp, "xb") as handle:
-            handle.write(data)
+            handle.writelines(parts)
         os.chmod(tmp, os.stat(ours_path).st_mode & 0o777)
         os.replace(tmp, ours_path)
     except BaseException:
@@ -111,9 +111,9 @@ def merge_files(
             result = merge_records(base, ours, theirs, marker_size=marker_size)
         except NotJsonl as exc:
             _say(f"{path}: not clean JSONL ({exc}); falling back to a text merge")
-            data, clean = fallback_merge(base, ours, theirs, path, marker_size), False
+            parts, clean = [fallback_merge(base, ours, theirs, path, marker_size)], False
         else:
-            data, clean = result.data, result.clean
+            parts, clean = result.parts, result.clean
             if not clean:
                 ids = ", ".join(c.id for c in result.conflicts[:5])
                 more = f" and {len(result.conflicts) - 5} more" if len(result.conflicts) > 5 else ""
@@ -124,8 +124,8 @@ def merge_files(
                 )
     except Exception as exc:  # a bug of ours must not cost the user a side of the merge
         _say(f"{path}: internal error ({type(exc).__name__}: {exc}); falling back to a text merge")
-        data, clean = fallback_merge(base, ours, theirs, path, marker_size), False
-    write_result(ours_path, data)
+        parts, clean = [fallback_merge(base, ours, theirs, path, marker_size)], False
+    write_result(ours_path, parts)
     return 0 if clean else 1
 
 

@@ -52,57 +52,88 @@ class Conflict:
 
 @dataclass
 class MergeResult:
-    data: bytes
+    """The merged text, in parts (PERF: the first is often ours' text itself, which a
+    64 MiB merge need not copy again to write it out), and the ids left in conflict."""
+
+    parts: list[bytes]
     conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.parts)
 
     @property
     def clean(self) -> bool:
         return not self.conflicts
 
 
+_Winners = dict[str, jsonl.Winner]  # id -> its current version among some lines
+
+
 @dataclass(slots=True)
 class _Side:
-    data: bytes
-    lines: list[bytes]
-    current: dict[str, jsonl.Winner]  # id -> its current version in this file
+    lines: list[bytes]  # the lines that are not blank (from `shared` on: its own)
+    current: _Winners  # id -> its current version in this file
     # id -> its current version among the lines after the base's (all lines if the side
     # does not start with the base's text): the ids this side touched.
-    added: dict[str, jsonl.Winner]
+    added: _Winners
     shared: int = 0  # lines[:shared] are the base's lines
-    only_appended: bool = False  # the side is the base's text plus lines
+    _line_ids: dict[bytes, str] | None = None
+
+    def line_ids(self) -> dict[bytes, str]:
+        """The id of each line that is the current version of an id among the side's
+        added lines. PERF: most added lines are, so most lines are placed without a parse."""
+        if self._line_ids is None:
+            self._line_ids = {w.raw: rid for rid, w in self.added.items()}
+        return self._line_ids
 
 
-def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
-    # PERF (bench/bench_merge.py): a side is nearly always the base plus appended lines.
-    # Then the base's part is already checked and reduced: parse only the new lines and
-    # go on from the base's winners by the same rule. The same winners and line numbers
-    # as parsing the whole file, at a third of the cost.
-    start, first_line = 0, 1
-    if base is not None and base.data.endswith(b"\n") and data.startswith(base.data):
-        start, first_line = len(base.data), base.data.count(b"\n") + 1
-    tail = data[start:] if start else data
-    # From the base's last newline: conflict_marker_line looks for "\n=======", so a
-    # separator on the first new line would slip through it (line 1 is that empty rest).
-    marker = jsonl.conflict_marker_line(data[start - 1 :] if start else data)
-    if marker is not None:
-        raise NotJsonl(
-            f"{name}: conflict marker on line {marker + first_line - (2 if start else 1)}"
-        )
-    # reduce the text as it is (reduce_lines skips blank lines itself), not the lines
-    # without the blank ones, so the line number NotJsonl gives is the bad line's in the file.
-    added, bad = jsonl.reduce_lines(tail, first_line)
+def _extends(side: bytes, base: bytes) -> bool:
+    """Whether ``side`` is the base's text plus lines."""
+    return base.endswith(b"\n") and side.startswith(base)
+
+
+def _read(text: bytes, name: str, before: bytes = b"") -> tuple[list[bytes], _Winners, bool]:
+    """The lines of ``text`` that are not blank, the current version of each id in them,
+    and whether there were blank lines; NotJsonl for a bad line, numbered in the file
+    where ``before`` (the base's text) precedes ``text``."""
+    # Split once: reduce_lines numbers these lines, and the merge keeps them.
+    split = text.split(b"\n")
+    if split and not split[-1]:
+        split.pop()
+    blanks: list[int] = []
+    winners, bad = jsonl.reduce_lines(split, blanks=blanks)
     if bad:
-        raise NotJsonl(f"{name}: line {bad[0].line}: {bad[0].reason}")
-    new_lines = _lines(tail)
-    if not start or base is None:
-        for rid, winner in added.items():
-            if winner.version == jsonl.UNTIMED:  # an untimed line with none before it
-                added[rid] = winner._replace(version=0)
-        return _Side(data, new_lines, added, added)
-    current = dict(base.current)
-    for rid, winner in added.items():
-        # reduce_lines' rule, going on: the greater version wins, the later line on a tie.
-        # (The winner's first_line stays its first line after the base's: unused here.)
+        # Counted only now: a newline count of the base is a scan of its whole text.
+        raise _not_jsonl(name, jsonl.BadLine(bad[0].line + before.count(b"\n"), bad[0].reason))
+    if blanks:
+        split = [line for line in split if line.strip()]
+    return split, winners, bool(blanks)
+
+
+def _not_jsonl(name: str, bad: jsonl.BadLine) -> NotJsonl:
+    # A conflict marker is never a record: reduce_lines reports it as a bad line.
+    if bad.reason == jsonl.MARKER:
+        return NotJsonl(f"{name}: conflict marker on line {bad.line}")
+    return NotJsonl(f"{name}: line {bad.line}: {bad.reason}")
+
+
+def _text(lines: list[bytes]) -> bytes:
+    """The lines, each ended by a newline."""
+    # The empty last item puts a newline after every line, and gives b"" for no lines.
+    return b"\n".join([*lines, b""])
+
+
+def _go_on(base: _Winners, added: _Winners, ids: Iterable[str] | None = None) -> _Winners:
+    """The current versions of a side that is the base plus lines whose winners are
+    ``added`` (of the ids in ``ids``, if given): reduce_lines' rule going on from the
+    base's (the greater version wins, the later line on a tie). Settles the untimed
+    versions of ``added`` that it looks at, in place."""
+    current = dict(base)
+    for rid in added if ids is None else ids:
+        winner = added.get(rid)
+        if winner is None:
+            continue
         previous = current.get(rid)
         if winner.version == jsonl.UNTIMED:
             # No timestamp: no older than the base's lines of its id.
@@ -111,19 +142,61 @@ def _parse_side(data: bytes, name: str, base: _Side | None = None) -> _Side:
             )
         if previous is None or winner.version >= previous.version:
             current[rid] = winner
-    return _Side(data, base.lines + new_lines, current, added, len(base.lines), True)
+    return current
 
 
-def _lines(text: bytes) -> list[bytes]:
-    """The lines of ``text`` that are not blank."""
-    lines = text.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    # PERF: where every line starts with "{" (as JSONL lines nearly always do), none is
-    # blank: counted in C rather than stripping each line.
-    if text.count(b"\n{") + text.startswith(b"{") == len(lines):
-        return lines
-    return [line for line in lines if line.strip()]
+def _whole(text: bytes, name: str) -> _Side:
+    lines, current, _ = _read(text, name)
+    for rid, winner in current.items():
+        if winner.version == jsonl.UNTIMED:  # an untimed line with none before it
+            current[rid] = winner._replace(version=0)
+    return _Side(lines, current, current)
+
+
+def _parse_side(data: bytes, name: str, base: _Side, base_text: bytes) -> _Side:
+    # PERF: where the side is the base plus lines, the base's part is already checked and
+    # reduced: parse only the new lines and go on from the base's winners.
+    if not _extends(data, base_text):
+        return _whole(data, name)
+    lines, added, _ = _read(data[len(base_text) :], name, base_text)
+    return _Side(base.lines + lines, _go_on(base.current, added), added, len(base.lines))
+
+
+_ID_PREFIX = b'{"id":"'
+
+
+def _base_lines_of(
+    base: bytes, ids: Iterable[str]
+) -> tuple[list[tuple[str | None, int, bytes]], bool]:
+    """The base's lines that may hold one of ``ids``, as (id or None, line number, line),
+    and whether the base has blank lines.
+
+    PERF: this is how the merge of two sides that only appended skips parsing the base.
+    A line spelled as the store writes it, ``{"id":"<id>",...``, with no backslash (an
+    escape could spell another "id" key) and no second "id" (a later duplicate key is
+    the one JSON readers keep), is the line of that id: it is kept only if the id is one
+    of ``ids``. Any other line that is not blank is kept with id None, to be parsed, and
+    so checked, like any line. The lines skipped are those of ids neither side touched:
+    both sides hold them as they are, and so does the result.
+    """
+    keys = {rid.encode(): rid for rid in ids}
+    found: list[tuple[str | None, int, bytes]] = []
+    start = len(_ID_PREFIX)
+    lines = base.split(b"\n")
+    last, blanks = len(lines), False  # the empty item after the last newline is no line
+    for number, line in enumerate(lines, 1):
+        if line.startswith(_ID_PREFIX) and b"\\" not in line and line.count(b'"id"') == 1:
+            end = line.find(b'"', start)
+            if end > 0:
+                rid = keys.get(line[start:end])
+                if rid is not None:
+                    found.append((rid, number, line))
+                continue
+        if line.strip():
+            found.append((None, number, line))
+        elif number < last:
+            blanks = True
+    return found, blanks
 
 
 class _Lines:
@@ -169,12 +242,6 @@ class _Lines:
         return raw is None or jsonl.is_tombstone(self.record(raw))
 
 
-def _line_ids(side: _Side) -> dict[bytes, str]:
-    """The id of each line that is the current version of an id among the side's added
-    lines. PERF: most added lines are, so most lines are placed without a parse."""
-    return {w.raw: rid for rid, w in side.added.items()}
-
-
 def _id_and_version(line: bytes, side: _Side, known: dict[bytes, str]) -> tuple[str, int]:
     rid = known.get(line)
     if rid is not None:
@@ -188,8 +255,15 @@ def _added_lines(
 ) -> dict[str, list[tuple[int, int, bytes]]]:
     """For the ids in ``wanted``, the lines this side added since the base, as
     (version, index, line) in file order."""
-    known = _line_ids(side)
     found: dict[str, list[tuple[int, int, bytes]]] = {}
+    if len(side.lines) - side.shared == len(side.added):
+        # PERF: as many lines as ids, so one line per id: each id's line is its winner.
+        for rid in wanted:
+            winner = side.added.get(rid)
+            if winner is not None and winner.raw not in base_lines:
+                found[rid] = [(winner.version, 0, winner.raw)]
+        return found
+    known = side.line_ids()
     for index in range(side.shared, len(side.lines)):
         line = side.lines[index]
         rid = known.get(line)
@@ -209,11 +283,24 @@ def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int =
         return _merge(base, ours, theirs, marker_size)
 
 
-def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeResult:
-    b = _parse_side(base, "base")
-    o = _parse_side(ours, "ours", b)
-    t = _parse_side(theirs, "theirs", b)
+@dataclass(slots=True)
+class _Plan:
+    """What the per-id rules need, read from the three texts."""
 
+    b: _Side
+    o: _Side
+    t: _Side
+    base_lines: set[bytes]  # the base's lines (at least those of the ids in `ids`)
+    head: bytes  # the result's text up to theirs' lines: ours' lines, each ended
+    theirs_new: list[bytes]  # theirs' lines in neither the base nor ours, in file order
+    ids: list[str]  # the ids the rules must look at, in the order their lines go out
+
+
+def _plan_whole(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
+    """Any three texts: every line of each parsed, every id looked at."""
+    b = _whole(base, "base")
+    o = _parse_side(ours, "ours", b, base)
+    t = _parse_side(theirs, "theirs", b, base)
     base_set = set(b.lines)
     # A side's first `shared` lines are the base's, in base_set already.
     seen = set(base_set)
@@ -223,39 +310,86 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
         if line not in seen:
             seen.add(line)
             theirs_new.append(line)
-    out_lines = o.lines + theirs_new
+    ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
+    ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
+    return _Plan(b, o, t, base_set, _text(o.lines), theirs_new, ids)
+
+
+def _plan_appended(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
+    """Two sides that are the base's text plus lines: the merge of nearly every pull.
+
+    PERF (bench_merge's rewrite case): an id only one side added lines for needs no rule.
+    The file holds the base's lines, then that side's, as the side does, so its current
+    version is the side's: nothing to append. Only the ids both sides touched (and those
+    of theirs' lines the result drops as already present) are looked at, and only their
+    lines of the base are parsed.
+    """
+    o_lines, o_added, o_blanks = _read(ours[len(base) :], "ours", base)
+    t_lines, t_added, _ = _read(theirs[len(base) :], "theirs", base)
+    candidates, base_blanks = _base_lines_of(base, t_added)
+    base_set = {line for _, _, line in candidates}
+    wanted = {rid for rid in t_added if rid in o_added}
+    seen = set(o_lines)
+    seen.update(base_set)
+    theirs_new: list[bytes] = []
+    known = {w.raw: rid for rid, w in t_added.items()}
+    for line in t_lines:
+        if line in seen:
+            # Dropped: its place in the file changes, and with it maybe the current version.
+            wanted.add(known.get(line) or jsonl.loads(line)["id"])
+        else:
+            seen.add(line)
+            theirs_new.append(line)
+    parse = [(number, line) for rid, number, line in candidates if rid is None or rid in wanted]
+    b_current, bad = jsonl.reduce_lines([line for _, line in parse])
+    if bad:
+        raise _not_jsonl("base", jsonl.BadLine(parse[bad[0].line - 1][0], bad[0].reason))
+    for rid, winner in b_current.items():
+        if winner.version == jsonl.UNTIMED:
+            b_current[rid] = winner._replace(version=0)
+    # In the order the whole plan gives them: the base's, ours' new ones, theirs' new ones.
+    ids = [rid for rid in b_current if rid in wanted]
+    ids += [rid for rid in o_added if rid in wanted and rid not in b_current]
+    ids += [rid for rid in t_added if rid in wanted and rid not in b_current and rid not in o_added]
+    b = _Side([], b_current, b_current)
+    o = _Side(o_lines, _go_on(b_current, o_added, ids), o_added)
+    t = _Side(t_lines, _go_on(b_current, t_added, ids), t_added, _line_ids=known)
+    if base_blanks or o_blanks or not ours.endswith(b"\n"):
+        head = _text([line for line in base.split(b"\n") if line.strip()] + o_lines)
+    else:
+        head = ours  # PERF: not copied, nor scanned again
+    return _Plan(b, o, t, base_set, head, theirs_new, ids)
+
+
+def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeResult:
+    if _extends(ours, base) and _extends(theirs, base):
+        plan = _plan_appended(base, ours, theirs)
+    else:
+        plan = _plan_whole(base, ours, theirs)
+    b, o, t, base_set = plan.b, plan.o, plan.t, plan.base_lines
 
     # The file's current version of each id once both histories are in it is ours', but
     # where theirs' new lines (which come later, and so win ties) hold a version as new:
     # those ids are in theirs_newer, as (version, line).
     theirs_top: dict[str, tuple[int, bytes]] = {}
-    known = _line_ids(t)
-    for line in theirs_new:
+    known = t.line_ids()
+    for line in plan.theirs_new:
         rid, version = _id_and_version(line, t, known)
         found = theirs_top.get(rid)
         if found is None or version >= found[0]:
             theirs_top[rid] = (version, line)
     theirs_newer = {
-        rid: top
-        for rid, top in theirs_top.items()
-        if rid not in o.current or top[0] >= o.current[rid].version
+        rid: newest
+        for rid in plan.ids
+        if (newest := theirs_top.get(rid)) is not None
+        and (rid not in o.current or newest[0] >= o.current[rid].version)
     }
 
-    if o.only_appended and t.only_appended:
-        # PERF: an id theirs added no line for holds the base's line on theirs, and ours'
-        # current line in the file (theirs_newer is empty for it): settled by the first
-        # rule below, and skipped here. The others in the same order as below.
-        ids = [rid for rid in b.current if rid in t.added]
-        ids += [rid for rid in o.added if rid not in b.current and rid in t.added]
-        ids += [rid for rid in t.added if rid not in o.current]
-    else:
-        ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
-        ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
     # PERF: where one side holds the base's line and the file's current version is the
     # other side's line (an id only one side touched), the rules below would take that
     # line and add nothing: settle those ids without a parse.
     rest: list[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]] = []
-    for rid in ids:
+    for rid in plan.ids:
         ow, tw, bw = o.current.get(rid), t.current.get(rid), b.current.get(rid)
         ours_raw = ow.raw if ow is not None else None
         theirs_raw = tw.raw if tw is not None else None
@@ -330,11 +464,7 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
             continue
         appended.append(_at_least(merged, lines.record(merged), top))
 
-    # The empty last item puts a newline after every line, and gives b"" for no lines.
-    data = b"\n".join([*out_lines, *appended, b""])
-    if blocks:
-        data += b"".join(blocks)
-    return MergeResult(data, conflicts)
+    return MergeResult([plan.head, _text([*plan.theirs_new, *appended]), *blocks], conflicts)
 
 
 def _merge_fields(

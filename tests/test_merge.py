@@ -434,6 +434,51 @@ def test_merge_of_a_file_with_itself_adds_nothing() -> None:
     assert merge(data, data, data).data == data
 
 
+# When both sides are the base plus lines, the base's lines of ids only one side touched
+# are not parsed: a line is taken as its id's by its first bytes. These lines must fool
+# neither that reading nor the check of the lines that are parsed.
+TRICKY_BASE_LINES = [
+    # a later duplicate "id" key is the one JSON readers keep: this is t2's line
+    (b'{"id":"t9","owner":"base","id":"t2","updated_at":500}', "t2"),
+    # the same, with the second key spelled with an escape
+    (b'{"id":"t9","owner":"base","\\u0069d":"t2","updated_at":500}', "t2"),
+    # an id with an escaped quote in it
+    (b'{"id":"t2\\"x","owner":"base","updated_at":500}', 't2"x'),
+    # the id not first
+    (b'{"owner":"base","id":"t2","updated_at":500}', "t2"),
+]
+
+
+@pytest.mark.parametrize(("line", "rid"), TRICKY_BASE_LINES)
+def test_base_lines_are_read_as_json_reads_them(line: bytes, rid: str) -> None:
+    base = BASE + line + b"\n"
+    ours = base + jl(rec(rid, 600, title="ours", status="open"))  # owner removed
+    theirs = base + jl(rec(rid, 700, title="theirs", owner="base"))
+    merged = clean_state(base, ours, theirs)[rid]
+    # Read as the base's version, the line says theirs left the owner as it was and ours
+    # removed it; missed, the owner would read as theirs' own addition and stay.
+    assert (merged["title"], merged["status"]) == ("theirs", "open")
+    assert "owner" not in merged
+    # And the same through the path that parses every line (ours not the base plus lines).
+    assert clean_state(base, b"\n" + ours, theirs)[rid] == merged
+
+
+def test_a_bad_base_line_of_an_id_both_sides_touched_is_not_jsonl() -> None:
+    base = BASE + b'{"id":"t1","title":"torn\n'
+    ours = base + jl(rec("t1", 600, title="ours"))
+    theirs = base + jl(rec("t1", 700, status="done"))
+    with pytest.raises(NotJsonl, match="base: line 3: not valid JSON"):
+        merge(base, ours, theirs)
+
+
+def test_blank_lines_in_the_base_are_dropped_as_in_any_merge() -> None:
+    base = BASE.replace(b"\n", b"\n\n", 1)
+    ours = base + jl(rec("t1", 600, title="ours"))
+    theirs = base + jl(rec("t2", 700, title="theirs"))
+    assert b"\n\n" not in merge(base, ours, theirs).data
+    assert merge(base, ours, theirs).data == merge(base, b"\n" + ours, theirs).data
+
+
 def test_sides_that_rewrite_many_records_give_these_bytes() -> None:
     # Both sides append new versions (whole lines) of records: ours of a, b, c; theirs of
     # b (another field), c (the same field, later) and d. Only b needs a merged line.
@@ -866,6 +911,16 @@ def test_property_a_clean_result_is_clean_jsonl(h: History) -> None:
             first, ours, sep, theirs, last = block[start : start + 5]
             assert (first, sep, last) == (b"<<<<<<< ours", b"=======", b">>>>>>> theirs")
             assert orjson.loads(ours)["id"] == orjson.loads(theirs)["id"]
+
+
+@PROPERTY
+@given(HISTORIES)
+def test_property_sides_that_append_merge_as_when_every_line_is_parsed(h: History) -> None:
+    # A blank first line makes ours no longer the base plus lines: the merge then parses
+    # every line of the three files and looks at every id. The result must be the same.
+    one, two = merge(h.base, h.ours, h.theirs), merge(h.base, b"\n" + h.ours, h.theirs)
+    assert one.data == two.data
+    assert one.conflicts == two.conflicts
 
 
 @PROPERTY
