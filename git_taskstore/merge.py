@@ -258,10 +258,10 @@ def _added_lines(
     found: dict[str, list[tuple[int, int, bytes]]] = {}
     if len(side.lines) - side.shared == len(side.added):
         # PERF: as many lines as ids, so one line per id: each id's line is its winner.
-        for rid in wanted:
-            winner = side.added.get(rid)
+        for one in wanted:
+            winner = side.added.get(one)
             if winner is not None and winner.raw not in base_lines:
-                found[rid] = [(winner.version, 0, winner.raw)]
+                found[one] = [(winner.version, 0, winner.raw)]
         return found
     known = side.line_ids()
     for index in range(side.shared, len(side.lines)):

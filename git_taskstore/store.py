@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import debounce, jsonl, layout, log, maintenance, names
+from . import debounce, jsonl, layout, log, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
 from .errors import TaskstoreError
@@ -427,9 +427,13 @@ class Store:
             self.engine.ensure_indexes(cls.collection(), cls.indexed_fields, rebuild=False)
 
     # --- maintenance (maintenance.py) ------------------------------------------------
+    # Imported by each method: most processes (hooks, reads, writes) never call one, and
+    # the module's result classes cost ~2 ms of every start.
 
     def compact(self, collection: str | None = None) -> builtins.list[CompactResult]:
         """Rewrite files to their current versions (tombstones and bad lines kept), atomically."""
+        from . import maintenance
+
         return maintenance.compact(self.engine, collection)
 
     def check(self, *, quick: bool = False, checks: Sequence[Check] = ()) -> builtins.list[Problem]:
@@ -438,6 +442,8 @@ class Store:
         ``quick`` trusts the cache for files it read whole without a problem and that have
         not changed since, and skips the cache's integrity check. ``checks`` are further
         checks of the records (the task model's: taskmodel.CHECKS)."""
+        from . import maintenance
+
         return maintenance.check(self, quick=quick, checks=checks)
 
     def status(self) -> builtins.list[CollectionStatus]:
@@ -445,6 +451,8 @@ class Store:
         for a cache in memory, which holds nothing until it has read the files)."""
         if self.cache_in_memory:
             self.sync()
+        from . import maintenance
+
         return maintenance.status(self.engine)
 
     @property
@@ -456,10 +464,14 @@ class Store:
     def stats(self) -> builtins.list[CollectionStatus]:
         """Like status(), after a sync: exact counts of every collection."""
         self.sync()
+        from . import maintenance
+
         return maintenance.status(self.engine)
 
     def backup(self, dest: str | os.PathLike[str]) -> builtins.list[str]:
         """Copy the store's tracked files (not the cache) into a new folder; return them."""
+        from . import maintenance
+
         return maintenance.backup(self.engine, dest)
 
     def export_data(self) -> dict[str, builtins.list[dict[str, Any]]]:
@@ -470,6 +482,8 @@ class Store:
 
     def import_data(self, data: dict[str, builtins.list[dict[str, Any]]]) -> ImportResult:
         """Write records keeping their timestamps, skipping any the store holds newer."""
+        from . import maintenance
+
         return maintenance.import_data(self, data)
 
 
