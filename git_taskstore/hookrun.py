@@ -102,18 +102,23 @@ def sync_store(store_dir: str) -> int:
 
 def pre_commit(store_dir: str) -> int:
     from . import git
-    from .maintenance import problems_in
+    from .probe import has_pending
 
     repo = git.find_repo(os.getcwd())
     if repo is None:
         return 0
     prefix = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
-    if _is_store(store_dir):
+    # PERF: the store is opened only to export pending writes; most commits have none.
+    if _is_store(store_dir) and has_pending(store_dir):
         flush_pending(repo, store_dir, prefix)
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
+    if not paths:
+        return 0
     staged = git.staged_contents(repo, paths)
     if _stage_appended(repo, staged):
         staged = git.staged_contents(repo, paths)
+    from .maintenance import problems_in
+
     problems = []
     for path, data in staged.items():
         problems.extend(problems_in(path, data))

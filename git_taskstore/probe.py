@@ -1,4 +1,5 @@
-"""Whether a store's cache already reflects every JSONL file, asked without opening it.
+"""Whether a store's cache already reflects every JSONL file, or holds debounced writes
+not yet exported, asked without opening the store.
 
 What a hook costs when a merge, rebase or checkout left the store alone: one stat per
 file and two small queries, with neither orjson nor the store imported (together most of
@@ -58,3 +59,22 @@ def cache_is_fresh(store_dir: str) -> bool:
         if synced_ns - mtime_ns < racy_window_ns(mtime_ns):
             return False
     return True
+
+
+def has_pending(store_dir: str) -> bool:
+    """Whether the cache may hold debounced writes not yet in the files: False only when
+    it has none, or there is no cache (a write is in the pending table before it is
+    acknowledged, so an empty table means nothing acknowledged is left to export)."""
+    db = os.path.join(store_dir, DB_NAME)
+    if not os.path.isfile(db):
+        return False
+    try:
+        conn = sqlite3.connect(db, timeout=1.0)
+    except sqlite3.Error:
+        return True
+    try:
+        return conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()

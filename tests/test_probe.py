@@ -1,4 +1,5 @@
-"""probe.py: whether a store's cache reflects every file, asked without opening the store.
+"""probe.py: whether a store's cache reflects every file, or holds pending writes, asked
+without opening the store.
 
 Each case changes the store the way git or another tool would, and asks the probe; it
 may only say "fresh" when the store itself would find nothing to do.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from git_taskstore import Store
-from git_taskstore.probe import cache_is_fresh
+from git_taskstore.probe import cache_is_fresh, has_pending
 
 A_MINUTE_AGO_NS = 60 * 10**9
 
@@ -90,8 +91,13 @@ def test_pending_writes_are_not_fresh(store_dir: Path) -> None:
         " s = Store.open_dir(sys.argv[1], debounce_ms=600000);"
         " s.collection('tasks').put({'id': 't2'}); os._exit(0)"
     )
+    assert not has_pending(str(store_dir))
     subprocess.run([sys.executable, "-c", child, str(store_dir)], check=True, timeout=60)
     assert not cache_is_fresh(str(store_dir))  # the hook opens the store, which exports them
+    assert has_pending(str(store_dir))  # the pre-commit hook opens the store to export them
+    with Store.open_dir(store_dir) as store:
+        store.flush()
+    assert not has_pending(str(store_dir))
 
 
 def test_no_cache_or_an_unreadable_one_is_not_fresh(store_dir: Path) -> None:
@@ -100,6 +106,8 @@ def test_no_cache_or_an_unreadable_one_is_not_fresh(store_dir: Path) -> None:
         if db.exists():
             db.unlink()
     assert not cache_is_fresh(str(store_dir))
+    assert not has_pending(str(store_dir))  # no cache: no debounced write was ever kept
     (store_dir / "taskstore.db").write_bytes(b"not a database, not even close" * 100)
     assert not cache_is_fresh(str(store_dir))
+    assert has_pending(str(store_dir))  # cannot tell: the hook opens the store
     assert not cache_is_fresh(str(store_dir / "missing"))
