@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import TaskstoreError
 
@@ -73,15 +73,26 @@ def run_git(
     return proc
 
 
-@dataclass(frozen=True)
 class Repo:
-    """A git work tree, as git itself sees it from ``cwd``."""
+    """A git work tree, as git itself sees it from ``cwd``.
 
-    top: str  # the top of the work tree
-    git_dir: str  # this worktree's git dir (.git, or .git/worktrees/NAME)
-    common_dir: str  # shared by all linked worktrees
-    hooks_dir: str  # where git runs hooks from (core.hooksPath honoured)
-    hooks_path: str | None  # core.hooksPath, if set
+    A plain class: the hooks find the repository, and dataclasses' import (inspect, ast)
+    is a tenth of a hook's start-up."""
+
+    def __init__(self, top: str, git_dir: str, common_dir: str, hooks_dir: str) -> None:
+        self.top = top  # the top of the work tree
+        self.git_dir = git_dir  # this worktree's git dir (.git, or .git/worktrees/NAME)
+        self.common_dir = common_dir  # shared by all linked worktrees
+        self.hooks_dir = hooks_dir  # where git runs hooks from (core.hooksPath honoured)
+
+    def __repr__(self) -> str:
+        return f"Repo(top={self.top!r}, git_dir={self.git_dir!r})"
+
+    @cached_property
+    def hooks_path(self) -> str | None:
+        """core.hooksPath, if set: asked of git once, by what installs hooks."""
+        proc = run_git("config", "--get", "core.hooksPath", cwd=self.top, check=False)
+        return (proc.stdout.decode().strip() if proc.returncode == 0 else "") or None
 
     def config_get(self, key: str) -> str | None:
         proc = run_git("config", "--get", key, cwd=self.top, check=False)
@@ -135,9 +146,7 @@ def find_repo(cwd: str) -> Repo | None:
     git_dir, common_dir, hooks = (
         os.path.normpath(os.path.join(cwd, p)) for p in (git_dir, common_dir, hooks)
     )
-    hooks_path = run_git("config", "--get", "core.hooksPath", cwd=cwd, check=False)
-    configured = hooks_path.stdout.decode().strip() if hooks_path.returncode == 0 else None
-    return Repo(top, git_dir, common_dir, hooks, configured or None)
+    return Repo(top, git_dir, common_dir, hooks)
 
 
 def staged_files(repo: Repo, prefix: str) -> list[str]:
