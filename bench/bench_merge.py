@@ -7,10 +7,10 @@ versions each, in time order as an append log holds them) and two sides that eac
 about 1% more lines: edits of existing ids (a fifth of theirs on ids ours edited too,
 changing other fields or the same field at another time), a few deletes, and new records.
 The rewrite case: a base of N records, one line each, and two sides that rewrite many of
-them: ours appends a new version (a whole line, newer updated_at) of half the records,
-theirs of a third; a fifth of theirs' ids are ids ours rewrote too, two thirds of those
-with other fields changed, one third with the same field changed at another time. Then
-measures:
+them: ours appends a new version (a whole line, newer updated_at, with the field times
+the store writes) of half the records, theirs of a third; a fifth of theirs' ids are ids
+ours rewrote too, two thirds of those with other fields changed, one third with the same
+field changed at another time. Then measures:
 
 - merge: ``merge_records(base, ours, theirs)`` in this process on the three texts
   (best of 3), checked to be clean and to keep every line;
@@ -55,6 +55,7 @@ from common import fmt_x as _x
 from common import ratio as _ratio
 
 from git_taskstore import jsonl
+from git_taskstore.fieldtimes import with_times
 from git_taskstore.merge import merge_records
 
 RUNS = 3
@@ -199,14 +200,14 @@ def generate_rewrite(records: int, seed: int = SEED) -> Dataset:
         record = dict(base_records[i], status=rng.choice(STATUSES))
         record["description"] = _words(rng, 8, 20)
         record["updated_at"] = last + 2 * (k + 1)
-        ours_lines.append(orjson.dumps(record))
+        ours_lines.append(orjson.dumps(with_times(base_records[i], record)))
     theirs_lines = []
     for k, i in enumerate(theirs_ids):  # theirs: owner and priority, at odd times
         record = dict(base_records[i], owner=_person(rng), priority=rng.randrange(5))
         if i in shared_set and rng.random() < 1 / 3:
             record["status"] = rng.choice(STATUSES)  # the same field as ours, another time
         record["updated_at"] = last + 2 * (k + 1) + 1
-        theirs_lines.append(orjson.dumps(record))
+        theirs_lines.append(orjson.dumps(with_times(base_records[i], record)))
     ours = base + b"".join(line + b"\n" for line in ours_lines)
     theirs = base + b"".join(line + b"\n" for line in theirs_lines)
     return Dataset(base, ours, theirs, records, len(ours_lines), len(theirs_lines), len(shared))

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
 from .errors import ConflictMarkersError, StorePathError, TaskstoreError, WriteError
+from .fieldtimes import public
 from .freshness import EMPTY_STATE, Digest
 from .gcpause import gc_paused
 from .gitguard import GitGuard
@@ -251,7 +252,7 @@ class Engine:
             if found is None or found[2]:
                 return None
             record: dict[str, Any] = jsonl.loads(found[0])
-            return record
+            return public(record)
 
         return self.guarded(run)
 

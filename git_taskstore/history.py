@@ -24,6 +24,7 @@ from pygit2.enums import SortMode
 
 from . import log
 from .errors import NotFoundError, TaskstoreError
+from .fieldtimes import TIMES_KEY
 from .jsonl import BadLine, Winner, loads, reduce_lines, same_json
 from .layout import list_files
 from .names import COLLECTION_RE, SUFFIX, validate_collection, validate_id
@@ -136,8 +137,9 @@ class CollectionDiff:
 
 
 def field_changes(old: Record | None, new: Record | None) -> FieldChanges:
-    old = old or {}
-    new = new or {}
+    # Field times are bookkeeping of every edit, not a change of the record's.
+    old = {k: v for k, v in (old or {}).items() if k != TIMES_KEY}
+    new = {k: v for k, v in (new or {}).items() if k != TIMES_KEY}
     return FieldChanges(
         added={k: v for k, v in new.items() if k not in old},
         removed={k: v for k, v in old.items() if k not in new},

@@ -4,9 +4,19 @@ For each id, the current versions of base, ours and theirs are compared:
 
 - a side equal to the base takes the other side; both changed the same way: take it;
 - both changed: a delete (or a record removed from the file) wins over an edit; otherwise
-  field by field: a field changed on one side takes that change, a field changed on both
-  to different values takes the side with the newer version (``updated_at``), and the
-  merged ``updated_at`` is the max. Equal versions with different values are a conflict.
+  field by field, and the merged ``updated_at`` is the max:
+
+  - where both sides carry their field times (``_times``, fieldtimes.py: the store and
+    this merge write them), each field takes the value of the side that changed it
+    last, whatever the base holds: a value carried from another branch, or set back to
+    an old value, keeps the time of the write that set it;
+  - otherwise (a line written by another tool), a field changed on one side takes that
+    change, and a field changed on both goes to the side whose lines since the base
+    changed it last (else the newer version);
+  - equal times with different values are a conflict.
+
+  The merged line carries the field times it was decided by, so the next merge, in any
+  order, decides by the same times.
 
 The result keeps every line of ours, then the lines theirs added (not in the base, not in
 ours), in their order: the history of both sides, nothing reordered or dropped. A line is
@@ -28,6 +38,7 @@ from functools import partial
 import orjson
 
 from . import jsonl
+from .fieldtimes import TIMES_KEY, UNTIMED_KEYS, created, recorded, time_of
 from .gcpause import gc_paused
 
 TYPE_CHECKING = False  # the driver starts on every merge: typing is not worth its import
@@ -237,6 +248,18 @@ class _Lines:
             return False
         return self.canonical(a) == self.canonical(b)
 
+    def same_values(self, a: bytes, b: bytes) -> bool:
+        """Whether two lines hold the same record, field times aside."""
+        if self.same(a, b):
+            return True
+        ra, rb = self.record(a), self.record(b)
+        if TIMES_KEY not in ra and TIMES_KEY not in rb:
+            return False
+        ra = {k: v for k, v in ra.items() if k != TIMES_KEY}
+        rb = {k: v for k, v in rb.items() if k != TIMES_KEY}
+        # Records equal as JSON are equal in Python (not the other way: 1 == 1.0).
+        return ra == rb and jsonl.same_json(ra, rb)
+
     def is_deleted(self, raw: bytes | None) -> bool:
         # A record absent from a file that had it in the base counts as deleted there.
         return raw is None or jsonl.is_tombstone(self.record(raw))
@@ -409,12 +432,18 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
     added: dict[str, dict[str, list[tuple[int, int, bytes]]]] = {}
     wanted = {rid for rid, *_ in rest}
 
+    histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
     def history(name: str, side: _Side, rid: str) -> list[dict[str, Any]]:
         # Per id, the versions this side added since the base, oldest first (ties: file
-        # order). Indexed once per side, and only when some id needs it.
-        if name not in added:
-            added[name] = _added_lines(side, base_set, wanted)
-        return [lines.record(line) for _, _, line in sorted(added[name].get(rid, ()))]
+        # order). Indexed once per side, and only when some id needs it; each id's once.
+        found = histories.get((name, rid))
+        if found is None:
+            if name not in added:
+                added[name] = _added_lines(side, base_set, wanted)
+            found = [lines.record(line) for _, _, line in sorted(added[name].get(rid, ()))]
+            histories[name, rid] = found
+        return found
 
     def version_in(side: _Side, rid: str) -> int:
         found = side.current.get(rid)
@@ -460,7 +489,10 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
             if current_raw is None or lines.is_deleted(current_raw):
                 continue
             merged = jsonl.dumps(jsonl.tombstone(rid, top))
-        if current_raw is not None and lines.same(current_raw, merged):
+        if current_raw is not None and lines.same_values(current_raw, merged):
+            # The file already reads as the merged record. (Its field times may be older
+            # than the merge's, where a side carries none: a line for times alone would
+            # double the lines of every merge of files written by another tool.)
             continue
         appended.append(_at_least(merged, lines.record(merged), top))
 
@@ -476,34 +508,83 @@ def _merge_fields(
     ours_history: Callable[[], list[dict[str, Any]]],
     theirs_history: Callable[[], list[dict[str, Any]]],
 ) -> tuple[dict[str, Any], set[str]]:
-    """Field by field. A field changed on both sides goes to the side that changed it
-    more recently: when a side first held its current value, per the versions it added
-    since the base (else its record's version). Comparing whole records instead would let
-    an old edit ride on a newer edit of another field, and would make two clones that
-    merged the same push disagree at one updated_at. The histories are asked for only
-    then (PERF: most ids have no such field)."""
+    """Field by field; the merged record carries the field times it was decided by.
+
+    Where both sides carry their field times (fieldtimes.py), each field takes the value
+    of the side that changed it last; equal times with different values are a conflict.
+    Otherwise (a side written by another tool), a field changed on one side only (against
+    the base) takes that change, and a field changed on both goes to the side that changed
+    it more recently, per the versions it added since the base (else its record's version).
+    The histories are asked for only then (PERF: most ids have no such field)."""
+    ours_times, theirs_times = recorded(ours), recorded(theirs)
+    ours_start, theirs_start = created(ours), created(theirs)
+    base_times = recorded(base)
     merged: dict[str, Any] = {}
+    times: dict[str, int] = {}
     conflicted: set[str] = set()
-    for key in _keys(ours, theirs):
+    for key in _keys(ours, theirs, ours_times or {}, theirs_times or {}):
         if key == "updated_at":
             merged[key] = max(ours_v, theirs_v)
             continue
+        if key == TIMES_KEY:
+            continue
         ov, tv, bv = ours.get(key, _MISSING), theirs.get(key, _MISSING), base.get(key, _MISSING)
-        if _value_eq(ov, tv) or _value_eq(tv, bv):
-            value = ov
-        elif _value_eq(ov, bv):
-            value = tv
-        else:
-            ours_t = _changed_at(ours_history(), key, ov, bv, ours_v)
-            theirs_t = _changed_at(theirs_history(), key, tv, bv, theirs_v)
-            if ours_t != theirs_t:
-                value = ov if ours_t > theirs_t else tv
+        if ours_times is not None and theirs_times is not None:
+            # time_of, inlined (PERF: twice per field of every id both sides changed)
+            ours_t = ours_times.get(key, ours_start if ov is not _MISSING else 0)
+            theirs_t = theirs_times.get(key, theirs_start if tv is not _MISSING else 0)
+            if _value_eq(ov, tv):
+                value, when = ov, max(ours_t, theirs_t)
+            elif ours_t != theirs_t:
+                value, when = (ov, ours_t) if ours_t > theirs_t else (tv, theirs_t)
             else:
                 conflicted.add(key)
-                value = ov
+                value, when = ov, ours_t
+        elif _value_eq(ov, tv) or _value_eq(tv, bv):
+            value = ov
+            when = (
+                time_of(base, key, base_times)
+                if _value_eq(ov, bv)
+                else _side_time(ours, key, ours_times, ours_history, bv, ours_v)
+            )
+        elif _value_eq(ov, bv):
+            value = tv
+            when = _side_time(theirs, key, theirs_times, theirs_history, bv, theirs_v)
+        else:
+            ours_t = _side_time(ours, key, ours_times, ours_history, bv, ours_v)
+            theirs_t = _side_time(theirs, key, theirs_times, theirs_history, bv, theirs_v)
+            if ours_t != theirs_t:
+                value, when = (ov, ours_t) if ours_t > theirs_t else (tv, theirs_t)
+            else:
+                conflicted.add(key)
+                value, when = ov, ours_t
         if value is not _MISSING:
             merged[key] = value
+        if when > 0 and key not in UNTIMED_KEYS:
+            times[key] = when
+    start = created(merged)
+    times = {key: when for key, when in times.items() if when != start}
+    if times:
+        merged[TIMES_KEY] = times
     return merged, conflicted
+
+
+def _side_time(
+    record: dict[str, Any],
+    key: str,
+    times: dict[str, int] | None,
+    history: Callable[[], list[dict[str, Any]]],
+    base_value: Any,
+    version: int,
+) -> int:
+    """When a side changed ``key`` to its value: its field time if it carries them, else
+    as its history since the base tells."""
+    if times is not None:
+        return time_of(record, key, times)
+    added = history()
+    if len(added) < 2:  # PERF: the side's one new version (or none) changed it, if anything
+        return version
+    return _changed_at(added, key, record.get(key, _MISSING), base_value, version)
 
 
 def _changed_at(

@@ -24,6 +24,7 @@ from . import debounce, jsonl, layout, log, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
 from .errors import TaskstoreError
+from .fieldtimes import public
 from .gcpause import gc_paused
 from .ids import new_id
 from .paths import STORE_DIRNAME
@@ -95,7 +96,7 @@ class Collection:
         if sort:
             names.validate_field(sort.removeprefix("-"))
         rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset)
-        return [jsonl.loads(row) for row in rows]
+        return [public(jsonl.loads(row)) for row in rows]
 
     def count(self, filters: Iterable[Filter] = ()) -> int:
         return self.store.engine.count(self.name, tuple(filters))

@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl
 from .errors import AlreadyExistsError, NotFoundError, ValidationError
+from .fieldtimes import TIMES_KEY, with_times
 
 if TYPE_CHECKING:
     from .cache import Current, Row
     from .records import Record
 
 MODES = ("put", "patch", "create", "update", "import", "delete")
+# Modes whose lines are written as planned, without field times (see fieldtimes.py).
+_AS_GIVEN = frozenset(("delete", "import"))
 # Modes whose records are stamped when given (see make_request).
 STAMPED = frozenset(("put", "create", "update"))
 
@@ -67,6 +70,7 @@ class Request:
         if TOMBSTONE_KEY in record:  # type: ignore[operator]
             _refuse_tombstone_key(None)
         copy: dict[str, Any] = record.copy()  # type: ignore[attr-defined]
+        copy.pop(TIMES_KEY, None)  # the store's own: planning sets it for a new version
         own = jsonl.positive_int(copy.get("created_at"))
         if not own:
             copy["created_at"] = self.stamp
@@ -134,6 +138,7 @@ def make_request(
                 continue
             if typed is None:
                 record = record.copy()
+            record.pop(TIMES_KEY, None)  # the store's own: planning sets it for a new version
             if jsonl.positive_int(record.get("created_at")):
                 own(True)
             else:
@@ -219,7 +224,10 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
             version = -1 if row is None else row[1]
             if not _next_version(mode, record, current, version, stamp):
                 continue
-            line = jsonl.dumps(record).decode()
+            # A patch's new version carries its field times; a tombstone and an import
+            # are written as they are.
+            written_as = record if mode in _AS_GIVEN else with_times(current, record)
+            line = jsonl.dumps(written_as).decode()
             deleted = mode == "delete"
             updated = jsonl.version_of(record) if mode == "import" else record["updated_at"]
             add_row((rid, line, updated, deleted))
@@ -251,7 +259,7 @@ def _restamp(
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
     # Never at or below the version this one replaces, whatever the clock says.
     record["updated_at"] = max(stamp, row[1] + 1)
-    return jsonl.dumps(record).decode()
+    return jsonl.dumps(with_times(current, record)).decode()
 
 
 def _created_at(previous: object, stamp: int) -> int:

@@ -33,6 +33,7 @@ from testing import run_bench
 
 from git_taskstore import jsonl
 from git_taskstore.driver import merge_files
+from git_taskstore.fieldtimes import TIMES_KEY, public, recorded, time_of, with_times
 from git_taskstore.merge import MergeResult, NotJsonl, merge_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,8 @@ def state(data: bytes) -> dict[str, dict[str, Any]]:
     """The current version of every id (tombstones included), as parsed records."""
     winners, bad = jsonl.reduce_lines(data)
     assert not bad, f"bad lines in a merge result: {bad}"
-    return {rid: orjson.loads(w.raw) for rid, w in winners.items()}
+    # As readers see them: field times are the merge's bookkeeping (fieldtimes.py).
+    return {rid: public(orjson.loads(w.raw)) for rid, w in winners.items()}
 
 
 def live(data: bytes) -> dict[str, dict[str, Any]]:
@@ -307,8 +309,8 @@ def test_same_updated_at_and_different_values_is_a_conflict_with_markers(
     assert len(lines) == 10
     # Each candidate is a whole record: the fields merged cleanly, plus its side's value.
     merged = {"title": "Fix SSO", "owner": "eve"}
-    assert orjson.loads(ours_line) == rec("t1", 200, **merged, status="done")
-    assert orjson.loads(theirs_line) == rec("t1", 200, **merged, status="blocked")
+    assert public(orjson.loads(ours_line)) == rec("t1", 200, **merged, status="done")
+    assert public(orjson.loads(theirs_line)) == rec("t1", 200, **merged, status="blocked")
     # The marker lines make the file unreadable as JSONL until resolved.
     assert jsonl.conflict_marker_line(result.data) == 5
 
@@ -351,7 +353,7 @@ def test_resolving_a_conflict_by_picking_a_candidate_makes_it_current() -> None:
         head, block = data.split(b"<<<<<<<")
         chosen = block.split(b"\n")[pick]
         resolved = head + chosen + b"\n"
-        assert state(resolved)["t1"] == orjson.loads(chosen)
+        assert state(resolved)["t1"] == public(orjson.loads(chosen))
 
 
 def test_same_updated_at_with_disjoint_fields_is_no_conflict() -> None:
@@ -361,7 +363,7 @@ def test_same_updated_at_with_disjoint_fields_is_no_conflict() -> None:
     assert result.clean
     assert state(result.data)["t1"] == rec("t1", 200, title="Fix login", status="done", owner="cy")
     # Its updated_at ties with both sides' lines; being last, it is the current version.
-    assert lines_of(result.data)[-1] == orjson.dumps(state(result.data)["t1"])
+    assert public(orjson.loads(lines_of(result.data)[-1])) == state(result.data)["t1"]
 
 
 def test_conflict_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
@@ -494,7 +496,12 @@ def test_sides_that_rewrite_many_records_give_these_bytes() -> None:
         rec("c", 25, title="C", status="blocked", owner="cy"),
         rec("d", 23, title="D", status="todo", owner="fay"),
     )
-    merged_b = b'{"id":"b","title":"B2","status":"done","owner":"eve","updated_at":22}\n'
+    # With the times each field was decided by (fieldtimes.py): ours' title and status at
+    # 22, theirs' owner at 21.
+    merged_b = (
+        b'{"id":"b","title":"B2","status":"done","owner":"eve","updated_at":22,'
+        b'"_times":{"title":22,"status":22,"owner":21}}\n'
+    )
     assert merge(base, ours, theirs).data == ours + theirs[len(base) :] + merged_b
     assert merge(base, theirs, ours).data == theirs + ours[len(base) :] + merged_b
 
@@ -570,8 +577,8 @@ def seeded_case(seed: int) -> tuple[bytes, bytes, bytes]:
 
 # The SHA-256 of every output byte and conflict list of the merge on seeded_case(0..399),
 # both ways round. It changes only with a deliberate change of the merge's rules (last:
-# a line without a timestamp ranks as no older than the lines of its id before it).
-SEEDED_DIGEST = "7e0ba7433b47141ce8adcb5fbd85c29732523a2539bc48c5da84970aa03c5b09"
+# a merged line carries the field times it was decided by, fieldtimes.py).
+SEEDED_DIGEST = "f7be1ca674e9e60462c7ec6e9b3b0deb720f5b51dc5b34f5c0598925f52690f9"
 
 
 def test_output_bytes_on_seeded_cases_are_fixed() -> None:
@@ -669,6 +676,10 @@ def _write(draw: Any, lines: list[bytes], now: int) -> bytes | None:
                 else:
                     record[name] = FIELD_VALUES[name][choice]
             record["updated_at"] = version_after(rid)
+            if draw(BOOLS):  # as the store writes it; else as another tool would
+                record = with_times(current[rid], record)
+            else:
+                record.pop(TIMES_KEY, None)
     elif kind == "signal":
         free = [s for s in SIGNAL_IDS if s not in current]
         if not free:
@@ -780,6 +791,29 @@ def _field_time(side: bytes, base: bytes, rid: str, key: str, base_value: Any) -
     return when if when is not None and same(previous, current) else _version(state(side)[rid])
 
 
+def _raw(data: bytes, rid: str) -> dict[str, Any]:
+    winners, _ = jsonl.reduce_lines(data)
+    return orjson.loads(winners[rid].raw) if rid in winners else {}
+
+
+def _timed(h: History, rid: str) -> bool:
+    """Whether both sides' current versions carry field times: then each field goes to the
+    side that changed it last, by those times alone."""
+    return recorded(_raw(h.ours, rid)) is not None and recorded(_raw(h.theirs, rid)) is not None
+
+
+def _side_time(side: bytes, h: History, rid: str, key: str, base_value: Any) -> int:
+    raw = _raw(side, rid)
+    times = recorded(raw)
+    if times is not None:
+        return time_of(raw, key, times)
+    return _field_time(side, h.base, rid, key, base_value)
+
+
+def _both_changed(b: dict[str, Any] | None, o: dict[str, Any], t: dict[str, Any]) -> bool:
+    return not (same(o, t) or same(o, b) or same(t, b))
+
+
 def _expected_conflicts(h: History) -> dict[str, list[str]]:
     """Ids both sides changed, both live, with a field at odds that both changed at the
     same field time."""
@@ -792,15 +826,21 @@ def _expected_conflicts(h: History) -> dict[str, list[str]]:
         if _gone(ours) or _gone(theirs):
             continue
         base_fields = base_rec or {}
+        timed = _timed(h, rid)
         at_odds = sorted(
             key
             for key in ours.keys() | theirs.keys()
             if key != "updated_at"
             and not same(ours.get(key, _ABSENT), theirs.get(key, _ABSENT))
-            and not same(ours.get(key, _ABSENT), base_fields.get(key, _ABSENT))
-            and not same(theirs.get(key, _ABSENT), base_fields.get(key, _ABSENT))
-            and _field_time(h.ours, h.base, rid, key, base_fields.get(key, _ABSENT))
-            == _field_time(h.theirs, h.base, rid, key, base_fields.get(key, _ABSENT))
+            and (
+                timed
+                or (
+                    not same(ours.get(key, _ABSENT), base_fields.get(key, _ABSENT))
+                    and not same(theirs.get(key, _ABSENT), base_fields.get(key, _ABSENT))
+                )
+            )
+            and _side_time(h.ours, h, rid, key, base_fields.get(key, _ABSENT))
+            == _side_time(h.theirs, h, rid, key, base_fields.get(key, _ABSENT))
         )
         if at_odds:
             found[rid] = at_odds
@@ -877,15 +917,25 @@ def test_property_every_write_survives(h: History) -> None:
                 continue
             bv, ov = base_f.get(key, _ABSENT), ours_f.get(key, _ABSENT)
             tv, mv = theirs_f.get(key, _ABSENT), merged.get(key, _ABSENT)
-            if not same(ov, bv) and same(tv, bv):
+            if _both_changed(base_rec, ours_f, theirs_f) and _timed(h, rid):
+                # Both record their field times: the side that changed it last.
+                ours_t = _side_time(h.ours, h, rid, key, bv)
+                theirs_t = _side_time(h.theirs, h, rid, key, bv)
+                if not same(ov, tv):
+                    assert ours_t != theirs_t
+                    newer = ov if ours_t > theirs_t else tv
+                    assert same(mv, newer), (rid, key, "the side that changed it last")
+                else:
+                    assert same(mv, ov), (rid, key, "the same on both")
+            elif not same(ov, bv) and same(tv, bv):
                 assert same(mv, ov), (rid, key, "changed on ours only")
             elif same(ov, bv) and not same(tv, bv):
                 assert same(mv, tv), (rid, key, "changed on theirs only")
             elif same(ov, tv):
                 assert same(mv, ov), (rid, key, "the same on both")
             else:
-                ours_t = _field_time(h.ours, h.base, rid, key, bv)
-                theirs_t = _field_time(h.theirs, h.base, rid, key, bv)
+                ours_t = _side_time(h.ours, h, rid, key, bv)
+                theirs_t = _side_time(h.theirs, h, rid, key, bv)
                 assert ours_t != theirs_t
                 newer = ov if ours_t > theirs_t else tv
                 assert same(mv, newer), (rid, key, "changed on both: the newer change")

@@ -1,0 +1,95 @@
+"""When each field of a record last changed: written with every new version, read by the merge.
+
+A merge must give each field the value of its newest write. The lines of one file cannot
+always tell when a field changed: a line that carries an old value from another branch
+reads as "changed back", and a value set, changed and set again (ABA) reads as unchanged.
+So each version the store or the merge driver writes of a record that already exists
+carries its field times, in one reserved key::
+
+    {"id": "t1", "status": "done", "owner": "ann", "created_at": 100, "updated_at": 400,
+     "_times": {"status": 400, "owner": 250}}
+
+``_times`` lists each field changed since the record was created, with the version that
+last changed it (a removed field too, with the version that removed it). A field it does
+not list dates from ``created_at`` (0 without one). A line without ``_times`` (a record's
+first version, or a line written by another tool) dates each of its fields from its own
+version. A field a record never had dates from 0. ``id``, ``updated_at`` and ``_times``
+itself have no time.
+
+The store replaces whatever ``_times`` a caller gives (it is bookkeeping, like
+``updated_at``); an import keeps the lines as they are. A ``_times`` that is not an object
+of integers is ignored, as if the line had none.
+"""
+
+from __future__ import annotations
+
+from .jsonl import positive_int, same_json, version_of
+
+TYPE_CHECKING = False  # the merge driver imports this module: typing is not worth its import
+if TYPE_CHECKING:
+    from typing import Any
+
+TIMES_KEY = "_times"
+UNTIMED_KEYS = frozenset(("id", "updated_at", TIMES_KEY))
+_MISSING: Any = object()
+
+
+def recorded(record: dict[str, Any]) -> dict[str, int] | None:
+    """The record's ``_times``, or None if it has none (or one that is not valid)."""
+    times = record.get(TIMES_KEY)
+    if type(times) is not dict or not all(positive_int(t) for t in times.values()):
+        return None
+    return times
+
+
+def created(record: dict[str, Any]) -> int:
+    """When the fields ``_times`` does not list were set: the record's ``created_at``."""
+    value = record.get("created_at")
+    return value if type(value) is int and value > 0 else 0
+
+
+def time_of(record: dict[str, Any], key: str, times: dict[str, int] | None) -> int:
+    """When ``key`` last changed in ``record``, whose ``recorded()`` times are ``times``;
+    0 for a field it never had (absent and not listed: no write set or removed it)."""
+    if times is not None and key in times:
+        return times[key]
+    if key not in record:
+        return 0
+    return version_of(record) if times is None else created(record)
+
+
+def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as the line to write for the version that follows ``previous`` (None or
+    a tombstone: ``record`` is a first version, which carries no times): a copy with its
+    ``_times``, or ``record`` itself if it has none to carry. ``record``'s updated_at is
+    already its version, and any ``_times`` of its own is replaced."""
+    record.pop(TIMES_KEY, None)
+    if previous is None or previous.get("deleted") is True:
+        return record
+    now = version_of(record)
+    before = recorded(previous)
+    keys = dict.fromkeys(previous)
+    keys.update(dict.fromkeys(record))
+    if before is not None:
+        keys.update(dict.fromkeys(before))
+    start = created(record)
+    times: dict[str, int] = {}
+    for key in keys:
+        if key in UNTIMED_KEYS:
+            continue
+        old, new = previous.get(key, _MISSING), record.get(key, _MISSING)
+        if old is _MISSING and new is _MISSING:
+            when = before.get(key, 0) if before is not None else 0  # removed earlier
+        elif old is _MISSING or new is _MISSING or not same_json(old, new):
+            when = now
+        else:
+            when = time_of(previous, key, before)
+        if when != start and when > 0:
+            times[key] = when
+    return {**record, TIMES_KEY: times} if times else record
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as readers get it: without ``_times`` (removed in place)."""
+    record.pop(TIMES_KEY, None)
+    return record
