@@ -10,7 +10,12 @@ carries its field times, in one reserved key::
      "_times": {"status": 400, "owner": 250}}
 
 ``_times`` lists each field changed since the record was created, with the version that
-last changed it (a removed field too, with the version that removed it). A field it does
+last changed it (a removed field too, with the version that removed it). Its entry
+``deleted`` (a name no field can have) tells a record's lives apart: a record written
+again after a delete is a new life, and carries the version of that delete from then
+on; a tombstone carries the life it ended. A merge lets a delete end only the life it
+saw (so an edit made beside the delete loses to it), and never lets fields of an older
+life ride into a newer one. A field it does
 not list dates from ``created_at`` (0 without one). A line without ``_times`` (a record's
 first version, or a line written by another tool) dates each of its fields from its own
 version. A field a record never had dates from 0. ``id``, ``updated_at`` and ``_times``
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
 
 TIMES_KEY = "_times"
 UNTIMED_KEYS = frozenset(("id", "updated_at", TIMES_KEY))
+# The entry of _times that says which life of an id a line belongs to: the version of the
+# delete that life follows. "deleted" marks tombstones, so no field can be called so.
+LIFE = "deleted"
 _MISSING: Any = object()
 
 
@@ -64,8 +72,11 @@ def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[
     ``_times``, or ``record`` itself if it has none to carry. ``record``'s updated_at is
     already its version, and any ``_times`` of its own is replaced."""
     record.pop(TIMES_KEY, None)
-    if previous is None or previous.get("deleted") is True:
+    if previous is None:
         return record
+    if previous.get("deleted") is True:
+        # A new life: it follows this delete, which does not kill it in any merge.
+        return {**record, TIMES_KEY: {LIFE: version_of(previous)}}
     now = version_of(record)
     before = recorded(previous)
     keys = dict.fromkeys(previous)
@@ -74,8 +85,11 @@ def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[
         keys.update(dict.fromkeys(before))
     start = created(record)
     times: dict[str, int] = {}
+    life = life_of(previous)
+    if life:
+        times[LIFE] = life
     for key in keys:
-        if key in UNTIMED_KEYS:
+        if key in UNTIMED_KEYS or key == LIFE:
             continue
         old, new = previous.get(key, _MISSING), record.get(key, _MISSING)
         if old is _MISSING and new is _MISSING:
@@ -87,6 +101,20 @@ def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[
         if when != start and when > 0:
             times[key] = when
     return {**record, TIMES_KEY: times} if times else record
+
+
+def life_of(record: dict[str, Any]) -> int:
+    """Which life of its id a line belongs to (a tombstone: the life it ended): the version
+    of the delete that life follows, 0 for the first."""
+    times = recorded(record)
+    return times.get(LIFE, 0) if times is not None else 0
+
+
+def tombstone_after(previous: dict[str, Any], tombstone: dict[str, Any]) -> dict[str, Any]:
+    """``tombstone`` as the line that ends ``previous``'s life: marked with that life,
+    so that a merge lets it kill that life and no later one."""
+    life = life_of(previous)
+    return {**tombstone, TIMES_KEY: {LIFE: life}} if life else tombstone
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from functools import partial
 import orjson
 
 from . import jsonl
-from .fieldtimes import TIMES_KEY, UNTIMED_KEYS, created, recorded, time_of
+from .fieldtimes import LIFE, TIMES_KEY, UNTIMED_KEYS, created, life_of, recorded, time_of
 from .gcpause import gc_paused
 
 TYPE_CHECKING = False  # the driver starts on every merge: typing is not worth its import
@@ -458,8 +458,8 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
             merged = ours_raw
         elif lines.same(ours_raw, base_raw):
             merged = theirs_raw
-        elif lines.is_deleted(ours_raw) or lines.is_deleted(theirs_raw):
-            merged = jsonl.dumps(jsonl.tombstone(rid, top))
+        elif (settled := _settle_lives(lines, rid, ours_raw, theirs_raw, base_raw, top)) != b"":
+            merged = settled
         else:
             # Both sides hold a live record here (deletes were settled above).
             assert ours_raw is not None and theirs_raw is not None
@@ -499,6 +499,45 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
     return MergeResult([plan.head, _text([*plan.theirs_new, *appended]), *blocks], conflicts)
 
 
+def _life(lines: _Lines, raw: bytes | None, base_raw: bytes | None) -> tuple[bool, int]:
+    """(live, life) of a side's current line: which life of the id it holds, or ended (a
+    record removed from the file ends the base's)."""
+    if raw is None:
+        return False, life_of(lines.record(base_raw)) if base_raw is not None else 0
+    record = lines.record(raw)
+    return not jsonl.is_tombstone(record), life_of(record)
+
+
+def _settle_lives(
+    lines: _Lines,
+    rid: str,
+    ours_raw: bytes | None,
+    theirs_raw: bytes | None,
+    base_raw: bytes | None,
+    top: int,
+) -> bytes | None:
+    """Where a side deleted the id, or the sides hold different lives of it: the line the
+    result must end with (None: no record, where the file has none). b"" when both hold
+    the same life, for the field by field merge.
+
+    A delete ends the life it saw, and no later one: an edit made beside it loses to it,
+    and a record written again after a delete the other side has not seen lives on. Of
+    two lives, the later one wins whole: no field of the older rides into it."""
+    ours_live, ours_life = _life(lines, ours_raw, base_raw)
+    theirs_live, theirs_life = _life(lines, theirs_raw, base_raw)
+    if ours_live and theirs_live:
+        if ours_life == theirs_life:
+            return b""
+        return ours_raw if ours_life > theirs_life else theirs_raw
+    if ours_live and ours_life > theirs_life:
+        return ours_raw
+    if theirs_live and theirs_life > ours_life:
+        return theirs_raw
+    ended = max(ours_life, theirs_life)
+    tombstone = jsonl.tombstone(rid, top)
+    return jsonl.dumps({**tombstone, TIMES_KEY: {LIFE: ended}} if ended else tombstone)
+
+
 def _merge_fields(
     base: dict[str, Any],
     ours: dict[str, Any],
@@ -526,7 +565,7 @@ def _merge_fields(
         if key == "updated_at":
             merged[key] = max(ours_v, theirs_v)
             continue
-        if key == TIMES_KEY:
+        if key in (TIMES_KEY, LIFE):
             continue
         ov, tv, bv = ours.get(key, _MISSING), theirs.get(key, _MISSING), base.get(key, _MISSING)
         if ours_times is not None and theirs_times is not None:
@@ -564,6 +603,9 @@ def _merge_fields(
             times[key] = when
     start = created(merged)
     times = {key: when for key, when in times.items() if when != start}
+    life = life_of(ours)  # the same as theirs' here
+    if life:
+        times[LIFE] = life
     if times:
         merged[TIMES_KEY] = times
     return merged, conflicted

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl
 from .errors import AlreadyExistsError, NotFoundError, ValidationError
-from .fieldtimes import TIMES_KEY, with_times
+from .fieldtimes import TIMES_KEY, tombstone_after, with_times
 
 if TYPE_CHECKING:
     from .cache import Current, Row
     from .records import Record
 
 MODES = ("put", "patch", "create", "update", "import", "delete")
-# Modes whose lines are written as planned, without field times (see fieldtimes.py).
-_AS_GIVEN = frozenset(("delete", "import"))
 # Modes whose records are stamped when given (see make_request).
 STAMPED = frozenset(("put", "create", "update"))
 
@@ -208,6 +206,8 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
                 if row is None or (row[2] and row[1] < stamp):
                     if mode == "update":
                         raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
+                    if row is not None:  # written again after a delete: a new life
+                        line = jsonl.dumps(with_times(jsonl.loads(row[0]), record)).decode()
                 else:
                     line = _restamp(collection, mode, record, own_created, row, stamp)
                 updated = record["updated_at"]
@@ -220,13 +220,19 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
         for record in request.records:
             rid = record["id"]
             row = current_of(rid)
-            current = None if row is None or row[2] else jsonl.loads(row[0])
+            previous = None if row is None else jsonl.loads(row[0])
+            current = None if row is None or row[2] else previous
             version = -1 if row is None else row[1]
             if not _next_version(mode, record, current, version, stamp):
                 continue
-            # A patch's new version carries its field times; a tombstone and an import
-            # are written as they are.
-            written_as = record if mode in _AS_GIVEN else with_times(current, record)
+            # A patch's new version carries its field times, a tombstone the life it ends;
+            # an import is written as it is.
+            if mode == "import":
+                written_as = record
+            elif mode == "delete":
+                written_as = tombstone_after(current, record) if current else record
+            else:
+                written_as = with_times(previous, record)
             line = jsonl.dumps(written_as).decode()
             deleted = mode == "delete"
             updated = jsonl.version_of(record) if mode == "import" else record["updated_at"]
@@ -247,7 +253,8 @@ def _restamp(
 ) -> str:
     """The line of a put, create or update of an id that holds a version: created_at from
     that version unless the record gave its own, updated_at after it."""
-    current = None if row[2] else jsonl.loads(row[0])
+    previous = jsonl.loads(row[0])
+    current = None if row[2] else previous
     rid = record["id"]
     if current is not None and mode == "create":
         raise AlreadyExistsError(
@@ -259,7 +266,7 @@ def _restamp(
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
     # Never at or below the version this one replaces, whatever the clock says.
     record["updated_at"] = max(stamp, row[1] + 1)
-    return jsonl.dumps(with_times(current, record)).decode()
+    return jsonl.dumps(with_times(previous, record)).decode()
 
 
 def _created_at(previous: object, stamp: int) -> int:

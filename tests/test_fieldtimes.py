@@ -14,7 +14,16 @@ from typing import Any
 import orjson
 
 from git_taskstore import Store, jsonl
-from git_taskstore.fieldtimes import TIMES_KEY, public, recorded, time_of, with_times
+from git_taskstore.fieldtimes import (
+    LIFE,
+    TIMES_KEY,
+    life_of,
+    public,
+    recorded,
+    time_of,
+    tombstone_after,
+    with_times,
+)
 from git_taskstore.merge import merge_records
 
 
@@ -61,8 +70,9 @@ def test_a_first_version_records_no_times() -> None:
         "f": 1,
         "updated_at": 5,
     }
+    # After a delete: a new life, marked with the delete it follows.
     tomb = jsonl.tombstone("x", 4)
-    assert TIMES_KEY not in with_times(tomb, {"id": "x", "f": 1, "updated_at": 5})
+    assert with_times(tomb, {"id": "x", "f": 1, "updated_at": 5})[TIMES_KEY] == {LIFE: 4}
 
 
 def test_changed_fields_take_the_version_and_the_others_keep_their_time() -> None:
@@ -176,3 +186,90 @@ def test_equal_times_with_different_values_are_a_conflict() -> None:
     theirs = write(BASE, "x", 300, f="c")
     result = merge_records(BASE, ours, theirs)
     assert [(c.id, c.fields) for c in result.conflicts] == [("x", ["f"])]
+
+
+# --- deletes and new lives ------------------------------------------------------------------
+
+
+def delete(data: bytes, rid: str, at: int) -> bytes:
+    """Append the tombstone the store would write at ``at``."""
+    return data + line(tombstone_after(current(data)[rid], jsonl.tombstone(rid, at)))
+
+
+def recreate(data: bytes, rid: str, at: int, **fields: Any) -> bytes:
+    """Write ``rid`` again after its delete, as the store would."""
+    record = {"id": rid, **fields, "created_at": at, "updated_at": at}
+    return data + line(with_times(current(data)[rid], record))
+
+
+def rebase(base: bytes, onto: bytes, commits: list[bytes]) -> bytes:
+    """Replay ``commits`` (each a file, the first's parent ``base``) onto ``onto``, as git
+    rebase runs the driver: the branch built so far is ours, the replayed commit theirs."""
+    parent, result = base, onto
+    for commit in commits:
+        result = merged(parent, result, commit)
+        parent = commit
+    return result
+
+
+def live(data: bytes) -> dict[str, dict[str, Any]]:
+    return {rid: r for rid, r in values(data).items() if not jsonl.is_tombstone(r)}
+
+
+def test_a_delete_wins_over_an_edit_made_beside_it_even_a_later_one() -> None:
+    ours = delete(BASE, "x", 200)
+    theirs = write(BASE, "x", 300, f="c")
+    assert live(merged(BASE, ours, theirs)) == live(merged(BASE, theirs, ours)) == {}
+
+
+def test_a_record_written_again_after_a_delete_is_a_new_life_without_old_edits() -> None:
+    # ours deletes x and writes it again; theirs, not having seen the delete, edits x.
+    ours = recreate(delete(BASE, "x", 200), "x", 400, f="new")
+    theirs = write(BASE, "x", 300, g="edited")
+    for result in (merged(BASE, ours, theirs), merged(BASE, theirs, ours)):
+        assert public(live(result)["x"]) | {"updated_at": 0} == {
+            "id": "x",
+            "f": "new",
+            "created_at": 400,
+            "updated_at": 0,
+        }  # theirs' g does not ride into the new life
+
+
+def test_rebase_and_merge_agree_around_deletes_and_new_lives() -> None:
+    # The issue's case: a delete then a new life on one branch, an edit on the other.
+    t1 = delete(BASE, "x", 200)
+    t2 = recreate(t1, "x", 400, f="new")
+    ours = write(BASE, "x", 300, g="edited")
+    by_merge = live(merged(BASE, ours, t2))
+    by_rebase = live(rebase(BASE, ours, [t1, t2]))
+    assert by_merge == by_rebase
+    assert by_merge["x"]["f"] == "new" and "g" not in by_merge["x"]
+    # And the other way round: ours rebased onto the branch with the delete.
+    assert live(rebase(BASE, t2, [ours])) == by_merge
+
+
+def test_a_delete_ends_only_the_life_it_saw() -> None:
+    # ours: delete, new life. theirs: the same delete (a cherry-pick) and nothing else.
+    t1 = delete(BASE, "x", 200)
+    ours = recreate(t1, "x", 400, f="new")
+    assert live(merged(BASE, ours, t1))["x"]["f"] == "new"
+    assert live(merged(BASE, t1, ours))["x"]["f"] == "new"
+    # A delete of the new life ends it, and the merged tombstone says which life it ended.
+    gone = delete(ours, "x", 500)
+    result = merged(BASE, gone, t1)
+    assert live(result) == {}
+    assert life_of(current(result)["x"]) == 200
+
+
+def test_the_store_marks_lives_and_tombstones(tmp_path: Path) -> None:
+    with Store.open_dir(tmp_path / ".taskstore") as store:
+        tasks = store.collection("tasks")
+        tasks.put({"id": "t1", "title": "a"})
+        tasks.delete("t1")
+        tasks.put({"id": "t1", "title": "b"})
+        tasks.put({"id": "t1", "title": "c"})
+        tasks.delete("t1")
+        lines = [orjson.loads(x) for x in Path(store.file_path("tasks")).read_bytes().splitlines()]
+    first_delete = lines[1]["updated_at"]
+    assert [life_of(r) for r in lines] == [0, 0, first_delete, first_delete, first_delete]
+    assert lines[4]["deleted"] is True
