@@ -185,6 +185,24 @@ def assert_converged(clones: list[Clone], log: list[Write]) -> None:
         else:
             # The newest version of its record: every field it set is there.
             assert {k: record.get(k) for k in write.fields} == write.fields, (write, record)
+    assert newest_writes_won(log, live_state(clones[0].path)) == []
+
+
+def newest_writes_won(log: list[Write], state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Each field of each live record against the newest write that set it (no write
+    here follows a delete of its id): what differs, if anything."""
+    newest: dict[tuple[str, str, str], Write] = {}
+    for write in log:
+        for key in write.fields:
+            found = newest.get((write.collection, write.id, key))
+            if found is None or write.version > found.version:
+                newest[write.collection, write.id, key] = write
+    wrong = []
+    for (collection, rid, key), write in newest.items():
+        record = state.get(collection, {}).get(rid)
+        if record is not None and record.get(key) != write.fields[key]:
+            wrong.append(f"{collection}/{rid}.{key}: {record.get(key)!r}, newest {write}")
+    return wrong
 
 
 def test_three_clones_converge(tmp_path: Path) -> None:
