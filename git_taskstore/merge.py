@@ -122,10 +122,15 @@ def _read(text: bytes, name: str, before: bytes = b"") -> tuple[list[bytes], _Wi
     return split, winners, bool(blanks)
 
 
+class _MarkedBase(NotJsonl):
+    """The base holds conflict markers: merge_records settles it and merges again."""
+
+
 def _not_jsonl(name: str, bad: jsonl.BadLine) -> NotJsonl:
     # A conflict marker is never a record: reduce_lines reports it as a bad line.
     if bad.reason == jsonl.MARKER:
-        return NotJsonl(f"{name}: conflict marker on line {bad.line}")
+        kind = _MarkedBase if name == "base" else NotJsonl
+        return kind(f"{name}: conflict marker on line {bad.line}")
     return NotJsonl(f"{name}: line {bad.line}: {bad.reason}")
 
 
@@ -299,11 +304,24 @@ def _added_lines(
 
 
 def merge_records(base: bytes, ours: bytes, theirs: bytes, *, marker_size: int = 7) -> MergeResult:
-    """Merge three JSONL texts; raise NotJsonl if any is not clean JSONL."""
+    """Merge three JSONL texts; raise NotJsonl if any is not clean JSONL.
+
+    A base that holds conflict markers (the virtual base git makes of two merge bases
+    that settled a conflict differently) is settled first, each block keeping only its
+    diff3 base section, if any: what the two merge bases disagreed on is left to the
+    sides, which are merged record by record against the rest. A one-sided edit is never
+    lost to a text merge, and a disagreement both sides still hold is a conflict."""
     # PERF: the merge holds ~10^5 acyclic objects per side; each run of the cycle collector
     # would walk them all (a third of the time of a merge of big rewrites).
     with gc_paused():
-        return _merge(base, ours, theirs, marker_size)
+        try:
+            return _merge(base, ours, theirs, marker_size)
+        except _MarkedBase:
+            try:
+                settled, _ = resolve_conflicts(base, ANCESTOR)
+            except ValueError:  # a block left open: not something to guess at
+                raise NotJsonl("base: conflict block is not closed") from None
+            return _merge(settled, ours, theirs, marker_size)
 
 
 @dataclass(slots=True)
@@ -711,6 +729,9 @@ def _conflict_block(
 # --- resolving conflict blocks ----------------------------------------------------------
 
 STRATEGIES = ("newest", "ours", "theirs")
+# What a merge keeps of a base's blocks: the diff3 base section, if there is one, else
+# nothing (the two sides are what the merge decides between).
+ANCESTOR = "ancestor"
 
 
 def resolve_conflicts(data: bytes, strategy: str = "newest") -> tuple[bytes, int]:
@@ -721,7 +742,7 @@ def resolve_conflicts(data: bytes, strategy: str = "newest") -> tuple[bytes, int
     tie the later line, theirs. A diff3 base section (``|||||||``) is dropped. Raises
     ValueError for a block that is not closed, naming its line.
     """
-    if strategy not in STRATEGIES:
+    if strategy not in STRATEGIES and strategy != ANCESTOR:
         raise ValueError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     out: list[bytes] = []
     sections: dict[str, list[bytes]] = {}
@@ -736,7 +757,12 @@ def resolve_conflicts(data: bytes, strategy: str = "newest") -> tuple[bytes, int
         elif line.startswith(b"=======") and section in ("ours", "base"):
             section = "theirs"
         elif line.startswith(b">>>>>>>") and section == "theirs":
-            keep = {"ours": ["ours"], "theirs": ["theirs"], "newest": ["ours", "theirs"]}
+            keep = {
+                "ours": ["ours"],
+                "theirs": ["theirs"],
+                "newest": ["ours", "theirs"],
+                ANCESTOR: ["base"],
+            }
             for side in keep[strategy]:
                 out.extend(sections[side])
             section = None

@@ -388,11 +388,29 @@ def test_conflict_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
     assert len(outputs) == 1, outputs
 
 
-def test_markers_in_the_base_are_not_jsonl() -> None:
-    base = b'{"id":"t1","updated_at":1}\n<<<<<<< ours\n{"id":"t2","updated_at":2}\n=======\n'
-    base += b'{"id":"t2","updated_at":3}\n>>>>>>> theirs\n'
-    with pytest.raises(NotJsonl, match="base: conflict marker on line 2"):
-        merge(base, BASE, BASE)
+def test_a_base_with_markers_is_settled_and_one_sided_edits_are_kept() -> None:
+    # Two merge bases settled t1's tie differently: git's virtual base holds a block.
+    block = (
+        b"<<<<<<< Temporary merge branch 1\n"
+        + jl(rec("t1", 150, title="A", status="todo", owner="ann"))
+        + b"=======\n"
+        + jl(rec("t1", 150, title="B", status="todo", owner="ann"))
+        + b">>>>>>> Temporary merge branch 2\n"
+    )
+    base = BASE + block
+    # Both sides settled it to A; then main changed the status, the branch the owner.
+    settled = BASE + jl(rec("t1", 150, title="A", status="todo", owner="ann"))
+    ours = settled + jl(rec("t1", 200, title="A", status="done", owner="ann"))
+    theirs = settled + jl(rec("t1", 300, title="A", status="todo", owner="cy"))
+    for one, two in ((ours, theirs), (theirs, ours)):
+        merged = clean_state(base, one, two)["t1"]
+        assert (merged["title"], merged["status"], merged["owner"]) == ("A", "done", "cy")
+    # A diff3 block keeps its base section, the ancestor both sides started from.
+    diff3 = block.replace(b"=======", b"||||||| base\n" + BASE.splitlines()[0] + b"\n=======")
+    assert clean_state(BASE + diff3, ours, theirs)["t1"]["owner"] == "cy"
+    # A block left open is not guessed at.
+    with pytest.raises(NotJsonl, match="base: conflict block is not closed"):
+        merge(BASE + block.rsplit(b">>>>>>>", 1)[0], ours, theirs)
 
 
 @pytest.mark.parametrize(
@@ -1090,9 +1108,12 @@ def test_driver_base_with_conflict_markers_exits_1_without_traceback(tmp_path: P
     ours = BASE + jl(rec("t2", 150, title="A"), rec("t1", 300, title="x"))
     theirs = BASE + jl(rec("t2", 150, title="B"), rec("t3", 300, title="y"))
     proc, result = run_driver(tmp_path, base, ours, theirs)
+    # Merged record by record against the base without its block: t1 and t3 merge
+    # cleanly; t2, which the two sides still settle differently at one time, conflicts.
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "conflict marker" in proc.stderr
+    assert "not clean JSONL" not in proc.stderr  # no text merge
+    assert "1 record(s) changed on both sides at the same updated_at (t2)" in proc.stderr
     assert b'"title":"x"' in result and b'"title":"y"' in result
 
 
