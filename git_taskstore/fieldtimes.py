@@ -67,9 +67,9 @@ def time_of(record: dict[str, Any], key: str, times: dict[str, int] | None) -> i
 
 
 def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` as the line to write for the version that follows ``previous`` (None or
-    a tombstone: ``record`` is a first version, which carries no times): a copy with its
-    ``_times``, or ``record`` itself if it has none to carry. ``record``'s updated_at is
+    """``record`` as the line to write for the version that follows ``previous``: a copy
+    with its ``_times`` (``record`` itself if ``previous`` is None: a first version
+    carries none). ``record``'s updated_at is
     already its version, and any ``_times`` of its own is replaced."""
     record.pop(TIMES_KEY, None)
     if previous is None:
@@ -100,7 +100,9 @@ def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[
             when = time_of(previous, key, before)
         if when != start and when > 0:
             times[key] = when
-    return {**record, TIMES_KEY: times} if times else record
+    # Even empty: a version that carries _times dates what it does not list from
+    # created_at, and one without from its own version.
+    return {**record, TIMES_KEY: times}
 
 
 def life_of(record: dict[str, Any]) -> int:

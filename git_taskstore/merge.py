@@ -253,18 +253,6 @@ class _Lines:
             return False
         return self.canonical(a) == self.canonical(b)
 
-    def same_values(self, a: bytes, b: bytes) -> bool:
-        """Whether two lines hold the same record, field times aside."""
-        if self.same(a, b):
-            return True
-        ra, rb = self.record(a), self.record(b)
-        if TIMES_KEY not in ra and TIMES_KEY not in rb:
-            return False
-        ra = {k: v for k, v in ra.items() if k != TIMES_KEY}
-        rb = {k: v for k, v in rb.items() if k != TIMES_KEY}
-        # Records equal as JSON are equal in Python (not the other way: 1 == 1.0).
-        return ra == rb and jsonl.same_json(ra, rb)
-
     def is_deleted(self, raw: bytes | None) -> bool:
         # A record absent from a file that had it in the base counts as deleted there.
         return raw is None or jsonl.is_tombstone(self.record(raw))
@@ -507,10 +495,10 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
             if current_raw is None or lines.is_deleted(current_raw):
                 continue
             merged = jsonl.dumps(jsonl.tombstone(rid, top))
-        if current_raw is not None and lines.same_values(current_raw, merged):
-            # The file already reads as the merged record. (Its field times may be older
-            # than the merge's, where a side carries none: a line for times alone would
-            # double the lines of every merge of files written by another tool.)
+        if current_raw is not None and lines.same(current_raw, merged):
+            # The file already reads as the merged record, field times included. (Where
+            # it holds the values but not the times, the merged line goes out: the next
+            # merge must decide by the times this one did.)
             continue
         appended.append(_at_least(merged, lines.record(merged), top))
 
@@ -597,13 +585,17 @@ def _merge_fields(
             else:
                 conflicted.add(key)
                 value, when = ov, ours_t
-        elif _value_eq(ov, tv) or _value_eq(tv, bv):
+        elif _value_eq(ov, tv):
+            # The same value on both: the later of the times the sides know it by (a side
+            # that carries times may know of a write the other side's lines cannot show).
             value = ov
-            when = (
-                time_of(base, key, base_times)
-                if _value_eq(ov, bv)
-                else _side_time(ours, key, ours_times, ours_history, bv, ours_v)
+            when = max(
+                _known_time(ours, key, ours_times, ours_history, base, base_times, ours_v),
+                _known_time(theirs, key, theirs_times, theirs_history, base, base_times, theirs_v),
             )
+        elif _value_eq(tv, bv):
+            value = ov
+            when = _side_time(ours, key, ours_times, ours_history, bv, ours_v)
         elif _value_eq(ov, bv):
             value = tv
             when = _side_time(theirs, key, theirs_times, theirs_history, bv, theirs_v)
@@ -624,9 +616,28 @@ def _merge_fields(
     life = life_of(ours)  # the same as theirs' here
     if life:
         times[LIFE] = life
-    if times:
-        merged[TIMES_KEY] = times
+    merged[TIMES_KEY] = times
     return merged, conflicted
+
+
+def _known_time(
+    record: dict[str, Any],
+    key: str,
+    times: dict[str, int] | None,
+    history: Callable[[], list[dict[str, Any]]],
+    base: dict[str, Any],
+    base_times: dict[str, int] | None,
+    version: int,
+) -> int:
+    """When a side's value of ``key`` was written, as far as the side can tell: its field
+    time if it carries them; else the base's time for a value the base holds, or when
+    its lines since the base set it."""
+    if times is not None:
+        return time_of(record, key, times)
+    base_value = base.get(key, _MISSING)
+    if _value_eq(record.get(key, _MISSING), base_value):
+        return time_of(base, key, base_times)
+    return _side_time(record, key, times, history, base_value, version)
 
 
 def _side_time(
