@@ -53,8 +53,14 @@ class Report:
     examples: list[str] = field(default_factory=list)
 
 
+# The environment of every git and git-taskstore process: sealed by run().
+_env: dict[str, str] = {}
+
+
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, env=_env or None
+    )
     if check and proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} in {cwd.name}: {proc.stderr.strip()}")
     return proc
@@ -67,6 +73,7 @@ def taskstore(cwd: Path, *args: str) -> None:
         capture_output=True,
         text=True,
         check=False,
+        env=_env or None,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"git taskstore {' '.join(args)}: {proc.stderr.strip()}")
@@ -80,8 +87,9 @@ def next_millisecond(after: int) -> int:
 
 def run(work: Path, clones: int, rounds: int, ids: int, union: bool, seed: int) -> Report:
     # A sealed git: no user or system config; the hooks and the driver are this Python's.
-    os.environ.update(ENV, HOME=str(work))
-    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    _env.clear()
+    _env.update(os.environ, **ENV, HOME=str(work), PATH=path)
     rng = random.Random(seed)
     report = Report(clones, rounds, "merge=union" if union else "git-taskstore-merge")
     remote = work / "remote.git"
