@@ -49,6 +49,10 @@ class Report:
     rejected_pushes: int = 0
     stopped_pulls: int = 0  # pulls that stopped on a conflict (then resolved --newest)
     wrong_fields: int = 0  # fields not at their newest write, in the final state
+    # After each pull: fields not at the newest write the clone's file holds (a wrong
+    # value pushed spreads until a later write overwrites it), and pulls with any.
+    wrong_after_pulls: int = 0
+    pulls_with_wrong_fields: int = 0
     clones_disagree: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -91,6 +95,7 @@ def run(work: Path, clones: int, rounds: int, ids: int, union: bool, seed: int) 
     _env.clear()
     _env.update(os.environ, **ENV, HOME=str(work), PATH=path)
     rng = random.Random(seed)
+    _writes.clear()
     report = Report(clones, rounds, "merge=union" if union else "git-taskstore-merge")
     remote = work / "remote.git"
     git(work, "init", "-q", "--bare", "-b", "main", str(remote))
@@ -125,8 +130,10 @@ def run(work: Path, clones: int, rounds: int, ids: int, union: bool, seed: int) 
                     patch = {f: f"c{n} r{round_no} {f}" for f in chosen}
                     written = tasks.put({"id": rid, **patch}, merge=True)
                     last = max(last, written["updated_at"])
+                    line = _last_line(path)
                     for key, value in patch.items():
                         newest[rid, key] = (written["updated_at"], value)
+                        _writes.append((line, rid, key, written["updated_at"], value))
                     report.writes += 1
             git(path, "add", "-A")
             git(path, "commit", "-q", "-m", f"clone{n} round {round_no}")
@@ -152,6 +159,30 @@ def run(work: Path, clones: int, rounds: int, ids: int, union: bool, seed: int) 
     return report
 
 
+# Every write made: (its line in the file, id, field, version, value). A write is in a
+# clone's history when its line is in the clone's file (a rebase replays it verbatim).
+_writes: list[tuple[bytes, str, str, int, Any]] = []
+
+
+def _last_line(path: Path) -> bytes:
+    data = (path / ".taskstore" / "tasks.jsonl").read_bytes()
+    return data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+
+
+def _check_pull(path: Path, report: Report) -> None:
+    """Each field against the newest write of it that the clone's file holds."""
+    lines = set((path / ".taskstore" / "tasks.jsonl").read_bytes().split(b"\n"))
+    newest: dict[tuple[str, str], tuple[int, Any]] = {}
+    for line, rid, key, version, value in _writes:
+        if line in lines and version > newest.get((rid, key), (0, None))[0]:
+            newest[rid, key] = (version, value)
+    with Store.open(path, create=False) as store:
+        state = {r["id"]: r for r in store.collection("tasks").list()}
+    wrong = sum(state.get(rid, {}).get(key) != value for (rid, key), (_, value) in newest.items())
+    report.wrong_after_pulls += wrong
+    report.pulls_with_wrong_fields += wrong > 0
+
+
 def _sync(path: Path, rebase: bool, report: Report) -> None:
     for _ in range(20):
         if git(path, "push", "-q", "origin", "HEAD:main", check=False).returncode == 0:
@@ -166,6 +197,7 @@ def _pull(path: Path, rebase: bool, report: Report) -> None:
     how = "--rebase" if rebase else "--no-rebase"
     proc = git(path, "pull", "-q", "--no-edit", how, "origin", "main", check=False)
     if proc.returncode == 0:
+        _check_pull(path, report)
         return
     # A conflict: settle it the way a user would, keeping the newest version of each id.
     report.stopped_pulls += 1
