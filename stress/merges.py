@@ -1,12 +1,13 @@
 """Many clones of one bare remote writing the same records: every field ends at its newest write.
 
-Each clone edits the shared records (a random set of fields each time, every write its
-own millisecond), commits, then pulls (half with ``--rebase``, half with a merge) and
-pushes, retrying while the push is rejected, for several rounds; in the end every clone
-pulls once more. The oracle is the log of every acknowledged write: each field of each
-record must hold the value of the newest write that set it, in every clone, and all
-clones must read the same. The same run with git's ``merge=union`` (every line of both
-sides kept, the newest whole version wins) is the peer.
+In each round every clone edits the shared records (a random set of fields each time,
+every write its own millisecond) and commits; then, in another order, each pulls (half
+with ``--rebase``, half with a merge) and pushes, retrying while the push is rejected. In
+the end every clone pulls once more. The oracle is the log of every acknowledged write:
+after every pull, each field must hold the value of the newest write of it that the
+clone's file holds; in the end, of the newest write anywhere, alike in every clone. The
+same run with git's ``merge=union`` (every line of both sides kept, the newest whole
+version wins) is the peer.
 
     python -m stress.merges --clones 10 --rounds 20
     python -m stress.merges --clones 10 --rounds 20 --union
@@ -137,7 +138,10 @@ def run(work: Path, clones: int, rounds: int, ids: int, union: bool, seed: int) 
                     report.writes += 1
             git(path, "add", "-A")
             git(path, "commit", "-q", "-m", f"clone{n} round {round_no}")
-            _sync(path, rng.random() < 0.5, report)
+        # Everyone has worked; now, in another order, each pulls and pushes: a clone's
+        # writes meet newer writes of others made before it pushed.
+        for n in rng.sample(range(clones), clones):
+            _sync(paths[n], rng.random() < 0.5, report)
     for path in paths:
         _pull(path, False, report)
     states = []
