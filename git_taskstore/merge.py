@@ -1,6 +1,9 @@
 """Three-way merge of JSONL files, record by record and field by field: a pure function.
 
-For each id, the current versions of base, ours and theirs are compared:
+For each id, the current versions of base, ours and theirs are compared. A line both sides
+added since the base (the same write on both: a cherry-pick, a commit both merged) is part
+of what both started from: the id's newest such line stands in for its base, as it does
+when a rebase replays the commits one by one.
 
 - a side equal to the base takes the other side; both changed the same way: take it;
 - both changed: a delete (or a record removed from the file) wins over an edit; otherwise
@@ -323,6 +326,9 @@ class _Plan:
     head: bytes  # the result's text up to theirs' lines: ours' lines, each ended
     theirs_new: list[bytes]  # theirs' lines in neither the base nor ours, in file order
     ids: list[str]  # the ids the rules must look at, in the order their lines go out
+    # Lines both sides added since the base (a cherry-pick, a commit merged on both):
+    # writes both sides saw, in theirs' order. Each is a later base for its id.
+    both_added: list[bytes] = field(default_factory=list)
 
 
 def _plan_whole(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
@@ -333,15 +339,19 @@ def _plan_whole(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
     base_set = set(b.lines)
     # A side's first `shared` lines are the base's, in base_set already.
     seen = set(base_set)
-    seen.update(o.lines[o.shared :])
+    ours_added = set(o.lines[o.shared :])
+    seen.update(ours_added)
     theirs_new: list[bytes] = []
+    both_added: list[bytes] = []
     for line in t.lines[t.shared :]:
         if line not in seen:
             seen.add(line)
             theirs_new.append(line)
+        elif line in ours_added and line not in base_set:
+            both_added.append(line)
     ids = list(o.current) + [rid for rid in t.current if rid not in o.current]
     ids += [rid for rid in b.current if rid not in o.current and rid not in t.current]
-    return _Plan(b, o, t, base_set, _text(o.lines), theirs_new, ids)
+    return _Plan(b, o, t, base_set, _text(o.lines), theirs_new, ids, both_added)
 
 
 def _plan_appended(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
@@ -362,10 +372,14 @@ def _plan_appended(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
     seen.update(base_set)
     theirs_new: list[bytes] = []
     known = {w.raw: rid for rid, w in t_added.items()}
+    ours_added = set(o_lines)
+    both_added: list[bytes] = []
     for line in t_lines:
         if line in seen:
             # Dropped: its place in the file changes, and with it maybe the current version.
             wanted.add(known.get(line) or jsonl.loads(line)["id"])
+            if line in ours_added and line not in base_set:
+                both_added.append(line)
         else:
             seen.add(line)
             theirs_new.append(line)
@@ -387,7 +401,7 @@ def _plan_appended(base: bytes, ours: bytes, theirs: bytes) -> _Plan:
         head = _text([line for line in base.split(b"\n") if line.strip()] + o_lines)
     else:
         head = ours  # PERF: not copied, nor scanned again
-    return _Plan(b, o, t, base_set, head, theirs_new, ids)
+    return _Plan(b, o, t, base_set, head, theirs_new, ids, both_added)
 
 
 def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeResult:
@@ -418,11 +432,18 @@ def _merge(base: bytes, ours: bytes, theirs: bytes, marker_size: int) -> MergeRe
     # other side's line (an id only one side touched), the rules below would take that
     # line and add nothing: settle those ids without a parse.
     rest: list[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]] = []
+    # A write both sides hold since the base (the same line in both) is part of what both
+    # started from: the newest such line of an id stands in for its base, as it does when
+    # a rebase replays the commits one by one.
+    shared_base: dict[str, bytes] = {}
+    if plan.both_added:
+        shared, _ = jsonl.reduce_lines(plan.both_added)
+        shared_base = {rid: winner.raw for rid, winner in shared.items()}
     for rid in plan.ids:
         ow, tw, bw = o.current.get(rid), t.current.get(rid), b.current.get(rid)
         ours_raw = ow.raw if ow is not None else None
         theirs_raw = tw.raw if tw is not None else None
-        base_raw = bw.raw if bw is not None else None
+        base_raw = shared_base.get(rid, bw.raw if bw is not None else None)
         newer = theirs_newer.get(rid)
         current_raw = newer[1] if newer is not None else ours_raw
         if current_raw is None or not (
