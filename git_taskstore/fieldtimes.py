@@ -10,16 +10,17 @@ carries its field times, in one reserved key::
      "_times": {"status": 400, "owner": 250}}
 
 ``_times`` lists each field changed since the record was created, with the version that
-last changed it (a removed field too, with the version that removed it). Its entry
-``deleted`` (a name no field can have) tells a record's lives apart: a record written
-again after a delete is a new life, and carries the version of that delete from then
-on; a tombstone carries the life it ended. A merge lets a delete end only the life it
-saw (so an edit made beside the delete loses to it), and never lets fields of an older
-life ride into a newer one. A field it does
-not list dates from ``created_at`` (0 without one). A line without ``_times`` (a record's
-first version, or a line written by another tool) dates each of its fields from its own
-version. A field a record never had dates from 0. ``id``, ``updated_at`` and ``_times``
-itself have no time.
+last changed it (a removed field too, with the version that removed it). A field it does
+not list dates from ``created_at`` (0 without one), so a version that changes nothing
+carries an empty ``_times``. A line without ``_times`` (a record's first version, or a
+line written by another tool) dates each of its fields from its own version. A field a
+record never had dates from 0. ``id``, ``updated_at`` and ``_times`` itself have no time.
+
+Its entry ``deleted`` (a name no field can have) tells a record's lives apart: a record
+written again after a delete is a new life, and carries the version of that delete from
+then on; a tombstone carries the life it ended. A merge lets a delete end only the life
+it saw (so an edit made beside the delete loses to it), and never lets fields of an
+older life ride into a newer one.
 
 The store replaces whatever ``_times`` a caller gives (it is bookkeeping, like
 ``updated_at``); an import keeps the lines as they are. A ``_times`` that is not an object
@@ -69,8 +70,8 @@ def time_of(record: dict[str, Any], key: str, times: dict[str, int] | None) -> i
 def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
     """``record`` as the line to write for the version that follows ``previous``: a copy
     with its ``_times`` (``record`` itself if ``previous`` is None: a first version
-    carries none). ``record``'s updated_at is
-    already its version, and any ``_times`` of its own is replaced."""
+    carries none). ``record``'s updated_at is already its version, and any ``_times``
+    of its own is replaced."""
     record.pop(TIMES_KEY, None)
     if previous is None:
         return record
