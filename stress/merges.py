@@ -205,7 +205,12 @@ def _pull(path: Path, rebase: bool, report: Report) -> None:
         return
     # A conflict: settle it the way a user would, keeping the newest version of each id.
     report.stopped_pulls += 1
-    for _ in range(100):
+    if len(report.examples) < 5:
+        said = [
+            line for line in proc.stderr.splitlines() if "taskstore" in line or "CONFLICT" in line
+        ]
+        report.examples.append(f"{path.name}: pull {how} stopped: {' | '.join(said)[:300]}")
+    for _ in range(3):
         taskstore(path, "resolve", "--newest")
         git(path, "add", "-A")
         if rebase:
