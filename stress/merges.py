@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key, value in data.items():
             print(f"{key:18} {value}")
-    return 1 if report.wrong_fields or report.clones_disagree else 0
+    lost = report.wrong_fields or report.wrong_after_pulls or report.clones_disagree
+    return 1 if lost or report.stopped_pulls else 0
 
 
 if __name__ == "__main__":
