@@ -24,7 +24,7 @@ from pygit2.enums import SortMode
 
 from . import log
 from .errors import NotFoundError, TaskstoreError
-from .fieldtimes import TIMES_KEY
+from .fieldtimes import TIMES_KEY, public
 from .jsonl import BadLine, Winner, loads, reduce_lines, same_json
 from .layout import list_files
 from .names import COLLECTION_RE, SUFFIX, validate_collection, validate_id
@@ -359,8 +359,8 @@ def _spans_with(data: bytes, needle: bytes) -> list[tuple[int, int]]:
 
 
 def _loads(raw: bytes) -> Record:
-
-    value: Record = loads(raw)
+    """A version as readers see it: field times are the merge's bookkeeping."""
+    value: Record = public(loads(raw))
     return value
 
 

@@ -273,3 +273,21 @@ def test_the_store_marks_lives_and_tombstones(tmp_path: Path) -> None:
     first_delete = lines[1]["updated_at"]
     assert [life_of(r) for r in lines] == [0, 0, first_delete, first_delete, first_delete]
     assert lines[4]["deleted"] is True
+
+
+def test_history_shows_records_without_times(tmp_path: Path) -> None:
+    from testing import commit_all, init_repo
+
+    from git_taskstore.history import record_log
+
+    repo = init_repo(tmp_path / "repo")
+    with Store.open(repo) as store:
+        tasks = store.collection("tasks")
+        tasks.put({"id": "t1", "status": "open"})
+        commit_all(repo, "one")
+        tasks.put({"id": "t1", "status": "done"})
+        commit_all(repo, "two")
+    entries = record_log(str(repo), None, "t1", "tasks")
+    assert len(entries) == 2
+    assert all(e.record is not None and TIMES_KEY not in e.record for e in entries)
+    assert sorted(entries[0].changes.changed) == ["status", "updated_at"]  # newest first
