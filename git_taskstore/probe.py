@@ -20,28 +20,22 @@ from .layout import list_files
 from .names import SUFFIX
 from .paths import DB_NAME
 
+TYPE_CHECKING = False  # typing's import is a tenth of what a hook with nothing to do costs
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def cache_is_fresh(store_dir: str) -> bool:
     """True only if the cache holds every JSONL file of ``store_dir`` exactly as it is
     now (no file new, gone, changed or inside its racy window) and no debounced write is
     waiting to be exported."""
-    db = os.path.join(store_dir, DB_NAME)
-    if not os.path.isfile(db):
-        return False
     try:
-        conn = sqlite3.connect(db, timeout=1.0)
-    except sqlite3.Error:
+        rows = _cache_rows(store_dir, _PENDING, _FILES)
+    except FileNotFoundError:
         return False
-    try:
-        if conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None:
-            return False
-        states = conn.execute(
-            "SELECT collection, inode, size, mtime_ns, offset, synced_ns, ctime_ns FROM files"
-        ).fetchall()
-    except sqlite3.Error:
+    if rows is None or rows[0]:
         return False
-    finally:
-        conn.close()
+    states = rows[1]
     try:
         files = set(list_files(store_dir).collections)
     except OSError:
@@ -65,16 +59,31 @@ def has_pending(store_dir: str) -> bool:
     """Whether the cache may hold debounced writes not yet in the files: False only when
     it has none, or there is no cache (a write is in the pending table before it is
     acknowledged, so an empty table means nothing acknowledged is left to export)."""
+    try:
+        rows = _cache_rows(store_dir, _PENDING)
+    except FileNotFoundError:
+        return False
+    return rows is None or bool(rows[0])
+
+
+_PENDING = "SELECT 1 FROM pending LIMIT 1"
+_FILES = "SELECT collection, inode, size, mtime_ns, offset, synced_ns, ctime_ns FROM files"
+
+
+def _cache_rows(store_dir: str, *queries: str) -> list[list[Any]] | None:
+    """Each query's rows from the store's cache, read without opening the store; None
+    if the cache cannot be read (another layout, locked, corrupt). FileNotFoundError if
+    there is no cache file."""
     db = os.path.join(store_dir, DB_NAME)
     if not os.path.isfile(db):
-        return False
+        raise FileNotFoundError(db)
     try:
         conn = sqlite3.connect(db, timeout=1.0)
     except sqlite3.Error:
-        return True
+        return None
     try:
-        return conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None
+        return [conn.execute(query).fetchall() for query in queries]
     except sqlite3.Error:
-        return True
+        return None
     finally:
         conn.close()
