@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 
 from .freshness import racy_window_ns
 from .layout import list_files
@@ -72,11 +73,19 @@ _FILES = "SELECT collection, inode, size, mtime_ns, offset, synced_ns, ctime_ns 
 
 def _cache_rows(store_dir: str, *queries: str) -> list[list[Any]] | None:
     """Each query's rows from the store's cache, read without opening the store; None
-    if the cache cannot be read (another layout, locked, corrupt). FileNotFoundError if
-    there is no cache file."""
+    if the cache cannot be read (another layout, locked, corrupt, not a regular file).
+    FileNotFoundError if there is no cache file."""
     db = os.path.join(store_dir, DB_NAME)
-    if not os.path.isfile(db):
-        raise FileNotFoundError(db)
+    try:
+        mode = os.lstat(db).st_mode
+    except FileNotFoundError:
+        raise
+    except OSError:
+        return None
+    if not stat.S_ISREG(mode):
+        # A link (it could come from a pull) is not followed: the store, opened instead,
+        # removes links at its own untracked names.
+        return None
     try:
         conn = sqlite3.connect(db, timeout=1.0)
     except sqlite3.Error:

@@ -111,3 +111,17 @@ def test_no_cache_or_an_unreadable_one_is_not_fresh(store_dir: Path) -> None:
     assert not cache_is_fresh(str(store_dir))
     assert has_pending(str(store_dir))  # cannot tell: the hook opens the store
     assert not cache_is_fresh(str(store_dir / "missing"))
+
+
+def test_a_cache_that_is_a_link_is_not_followed(store_dir: Path, tmp_path: Path) -> None:
+    # A pull could bring a link at the cache's name: the probe must not open its target
+    # (sqlite would write -wal and -shm files beside it, outside the store).
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    db = store_dir / "taskstore.db"
+    db.rename(outside / "taskstore.db")
+    db.symlink_to(outside / "taskstore.db")
+    before = sorted(p.name for p in outside.iterdir())
+    assert not cache_is_fresh(str(store_dir))
+    assert has_pending(str(store_dir))  # cannot tell: the hook opens the store
+    assert sorted(p.name for p in outside.iterdir()) == before
