@@ -8,6 +8,8 @@ fails, its exit code is the hook's, and pre-commit and pre-push stop there. Then
 - post-merge, post-rewrite (git has no post-rebase: a rebase ends here with ``rebase``),
   post-checkout: bring the cache up to date; a branch checkout that leaves the store's
   files as they were does not even open the store.
+- all but pre-push: when the store mirrors OpenSpec folders (``openspec.json``), sync
+  them with the records if either changed (pre-commit stages what that sync wrote).
 - pre-commit: refuse a staged JSONL file of the store that holds conflict markers or
   lines that do not parse, naming file and line (bypass: ``git commit --no-verify``).
 - pre-push: run ``check`` on the store (files the cache read whole and found clean, and
@@ -100,6 +102,55 @@ def sync_store(store_dir: str) -> int:
     return 0
 
 
+def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
+    """Sync the OpenSpec folders the store mirrors (if it mirrors any) after git changed
+    them; with ``repo`` (pre-commit), stage what the sync wrote, so that a commit holds
+    files and records that agree."""
+    if not os.path.lexists(os.path.join(store_dir, "openspec.json")):
+        return
+    from .openspec.mirror import CHANGES, HISTORY, TASKS
+    from .openspec.service import OpenSpecSync
+    from .store import Store
+
+    with Store.open_dir(store_dir, create=False) as store:
+        service = OpenSpecSync(store)
+        if not service.needs_sync():
+            return
+        before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY)}
+        report = service.sync(trigger="hook")
+        grown = [
+            store.file_path(name)
+            for name, size in before.items()
+            if _size(store.file_path(name)) != size
+        ]
+    for result in report.changes:
+        if result.conflicts:
+            units = ", ".join(c["unit"] for c in result.conflicts)
+            _say(
+                "warning",
+                f"OpenSpec change {result.change}: conflict on {units}; see "
+                f"`git taskstore openspec status`",
+            )
+        elif result.error:
+            _say("warning", f"OpenSpec change {result.change}: {result.error}")
+    if repo is None:
+        return
+    written = [os.path.join(repo.top, p) for r in report.changes for p in r.files_written]
+    paths = [p for p in written + grown if os.path.exists(p)]
+    if paths:
+        from . import git
+
+        git.run_git("add", "--", *paths, cwd=repo.top)
+        _say("note", f"OpenSpec sync: staged {len(paths)} file(s) it wrote")
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
 def pre_commit(store_dir: str) -> int:
     from . import git
     from .probe import has_pending
@@ -108,6 +159,8 @@ def pre_commit(store_dir: str) -> int:
     if repo is None:
         return 0
     prefix = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
+    if _is_store(store_dir):
+        sync_openspec(store_dir, repo)
     # PERF: the store is opened only to export pending writes; most commits have none.
     if _is_store(store_dir) and has_pending(store_dir):
         flush_pending(repo, store_dir, prefix)
@@ -254,9 +307,10 @@ def run_for(store_dir: str, hook: str, args: Sequence[str]) -> int:
         return 0
     if hook == "pre-push":
         return pre_push(store_dir)
-    if hook == "post-checkout" and checkout_left_store_alone(store_dir, args):
-        return 0
-    return sync_store(store_dir)
+    if not (hook == "post-checkout" and checkout_left_store_alone(store_dir, args)):
+        sync_store(store_dir)
+    sync_openspec(store_dir)
+    return 0
 
 
 def _read_stdin(hook: str) -> bytes | None:

@@ -21,6 +21,9 @@ UNTRACKED_NAMES = (
     "taskstore.log",
     "taskstore.owners",  # debounced writers' claims (debounce.Owner)
     ".*.tmp",  # what a killed rewrite leaves (files.atomic_write)
+    "openspec.state",  # the stat of each OpenSpec file at its last sync (openspec.service)
+    "openspec-backups",  # copies of the OpenSpec files a sync replaced
+    "openspec-watch.lock",  # held by a running `git taskstore watch`
 )
 ENV_STORE = "TASKSTORE_DIR"
 

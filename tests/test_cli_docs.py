@@ -69,8 +69,14 @@ def test_group_help_runs() -> None:
 
 def test_every_command_but_help_takes_store() -> None:
     for name in sorted(set(COMMANDS) - {"help"}):
-        opts = {opt for param in load(name).params for opt in getattr(param, "opts", [])}
-        assert "--store" in opts, f"`git taskstore {name}` takes no --store"
+        command = load(name)
+        # A group's own options are its subcommands'.
+        leaves = {
+            f"{name} {sub}": cmd for sub, cmd in getattr(command, "commands", {}).items()
+        } or {name: command}
+        for shown, leaf in leaves.items():
+            opts = {opt for param in leaf.params for opt in getattr(param, "opts", [])}
+            assert "--store" in opts, f"`git taskstore {shown}` takes no --store"
 
 
 def test_no_text_sends_anyone_to_git_taskstore_dash_dash_help() -> None:

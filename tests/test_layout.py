@@ -128,7 +128,10 @@ def test_reading_the_rust_fixture_changes_no_data_and_only_ignores_our_files(
     # and the temp files of killed rewrites; it gains those lines, so they never show up
     # in `git status`.
     gitignore = ".taskstore/.gitignore"
-    gained = b"taskstore.lock\ntaskstore.owners\n.*.tmp\n"
+    gained = (
+        b"taskstore.lock\ntaskstore.owners\n.*.tmp\n"
+        b"openspec.state\nopenspec-backups\nopenspec-watch.lock\n"
+    )
     assert after.pop(gitignore) == before.pop(gitignore) + gained
     assert after == before
     assert set(os.listdir(folder)) - names_before <= set(UNTRACKED_NAMES)

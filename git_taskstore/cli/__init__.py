@@ -56,6 +56,8 @@ COMMANDS: dict[str, str] = {
     "show": "tasks:show",
     "describe": "tasks:describe",
     "log": "history:log",
+    "openspec": "openspec:group",
+    "watch": "openspec:watch",
     "diff": "history:diff",
 }
 

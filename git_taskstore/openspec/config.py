@@ -1,0 +1,77 @@
+"""The OpenSpec sync's settings: ``.taskstore/openspec.json``, committed with the store.
+
+Committed so that every clone syncs the same folders and keeps the same history:
+``{"roots": ["openspec"], "history_limit": 1000, "backups": 20}``. Roots are folders
+relative to the folder that holds the store (the top of the work tree).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..errors import TaskstoreError
+from ..files import atomic_write
+from .folders import check_root
+
+CONFIG_NAME = "openspec.json"
+DEFAULT_HISTORY_LIMIT = 1000
+DEFAULT_BACKUPS = 20
+
+
+class NotConfigured(TaskstoreError):
+    """The store has no OpenSpec settings yet."""
+
+
+@dataclass
+class Config:
+    roots: list[str] = field(default_factory=lambda: ["openspec"])
+    history_limit: int = DEFAULT_HISTORY_LIMIT  # sync history records kept
+    backups: int = DEFAULT_BACKUPS  # copies kept of each file the sync replaced
+
+    def to_json(self) -> bytes:
+        data = {"roots": self.roots, "history_limit": self.history_limit, "backups": self.backups}
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def path_of(store_dir: str) -> str:
+    return os.path.join(store_dir, CONFIG_NAME)
+
+
+def exists(store_dir: str) -> bool:
+    return os.path.lexists(path_of(store_dir))
+
+
+def load(store_dir: str) -> Config:
+    """The settings; NotConfigured when there are none, TaskstoreError when they are bad."""
+    path = path_of(store_dir)
+    shown = os.path.join(os.path.basename(store_dir), CONFIG_NAME)
+    if os.path.islink(path):
+        raise TaskstoreError(f"{shown} is a symbolic link; run `git taskstore openspec init`")
+    try:
+        with open(path, "rb") as handle:
+            data = orjson.loads(handle.read(1 << 16))
+    except FileNotFoundError:
+        raise NotConfigured(
+            "OpenSpec sync is not set up in this store: run `git taskstore openspec init`"
+        ) from None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise TaskstoreError(f"{shown} cannot be read ({exc}); fix it or re-run init") from None
+    if not isinstance(data, dict):
+        raise TaskstoreError(f"{shown} should hold a JSON object; re-run `openspec init`")
+    roots = data.get("roots", ["openspec"])
+    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
+        raise TaskstoreError(f'{shown}: "roots" should be a list of folder names')
+    config = Config([check_root(r) for r in roots])
+    for key in ("history_limit", "backups"):
+        value = data.get(key, getattr(config, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise TaskstoreError(f'{shown}: "{key}" should be a whole number >= 0')
+        setattr(config, key, value)
+    return config
+
+
+def save(store_dir: str, config: Config) -> None:
+    atomic_write(path_of(store_dir), config.to_json())

@@ -1,0 +1,338 @@
+"""OpenSpec change folders on disk: finding them, reading them, replacing one of their files.
+
+Everything here arrives through git, from strangers: no link is followed (a folder or a
+file that is a symbolic link is refused), no path leaves the work tree, files over
+:data:`MAX_FILE_BYTES` are refused, and a replaced file is written atomically (temp file
+and rename) after a copy of the old one is kept under the store's untracked backups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass, field
+
+from ..errors import TaskstoreError
+from ..files import atomic_write
+
+# OpenSpec's own rule for a change id (`openspec new change` refuses any other).
+CHANGE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# `openspec archive` moves a change to archive/YYYY-MM-DD-<id>.
+ARCHIVED = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
+# What makes a folder a change: any of these (`openspec new change` writes the last).
+CHANGE_MARKS = ("proposal.md", "tasks.md", "design.md", "specs", ".openspec.yaml")
+MAX_FILE_BYTES = 1 << 20  # OpenSpec files are pages of prose; 1 MiB is far beyond one
+MAX_SPEC_FILES = 200
+ARCHIVE = "archive"
+
+
+class FolderError(TaskstoreError):
+    """A change folder or one of its files cannot be used; the message says why and what to do."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        # A file vanished or was replaced mid-read, or permission was denied: worth retrying.
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ChangeFolder:
+    """Where a change lives: its id, its folder relative to the top, and whether archived."""
+
+    change: str
+    root: str  # the OpenSpec root it belongs to, relative to the top ("openspec")
+    folder: str  # relative to the top, "/"-separated
+    archived_on: str | None  # "YYYY-MM-DD" for a folder under changes/archive/
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A folder under changes/ that is not synced, and why."""
+
+    folder: str
+    reason: str
+
+
+@dataclass
+class Snapshot:
+    """The files of one change folder as read: relative name -> text, and their stats."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
+    stats: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # mtime_ns, size, ino
+
+    def digest(self, name: str) -> str:
+        return hashlib.sha1(self.raw[name]).hexdigest()
+
+    def newest_mtime_ms(self) -> int:
+        return max((s[0] for s in self.stats.values()), default=0) // 1_000_000
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+
+
+def plain_dir(top: str, rel: str) -> bool:
+    """Whether every component of ``rel`` under ``top`` is a real folder, no link among them."""
+    path = top
+    for part in rel.split("/"):
+        if part in ("", ".", ".."):
+            return False
+        path = os.path.join(path, part)
+        found = _lstat(path)
+        if found is None or not stat.S_ISDIR(found.st_mode):
+            return False
+    return True
+
+
+def check_root(root: str) -> str:
+    """A root as the config keeps it: relative, "/"-separated, inside the top."""
+    cleaned = root.replace(os.sep, "/").strip("/")
+    parts = cleaned.split("/")
+    if not cleaned or os.path.isabs(root) or any(p in ("", ".", "..") for p in parts):
+        raise TaskstoreError(
+            f"OpenSpec root {root!r} must be a folder inside the work tree, "
+            "given relative to its top (e.g. openspec)"
+        )
+    return cleaned
+
+
+def scan(top: str, roots: list[str]) -> tuple[list[ChangeFolder], list[Skipped], list[str]]:
+    """Every change folder under the roots; folders that are not synced; missing roots.
+
+    An active change and an archived one with the same id: the active one is the change.
+    """
+    found: dict[str, ChangeFolder] = {}
+    skipped: list[Skipped] = []
+    missing: list[str] = []
+    for root in roots:
+        changes = f"{root}/changes"
+        if not plain_dir(top, changes):
+            missing.append(root)
+            continue
+        for folder in _list_dir(top, changes, skipped):
+            _add(found, skipped, folder)
+        archive = f"{changes}/{ARCHIVE}"
+        if plain_dir(top, archive):
+            for folder in _list_dir(top, archive, skipped, archived=True):
+                _add(found, skipped, folder)
+    return sorted(found.values(), key=lambda f: f.change), skipped, missing
+
+
+def _add(found: dict[str, ChangeFolder], skipped: list[Skipped], folder: ChangeFolder) -> None:
+    other = found.get(folder.change)
+    if other is None:
+        found[folder.change] = folder
+        return
+    if other.archived_on is not None and folder.archived_on is None:
+        found[folder.change] = folder
+        other, folder = folder, other
+    # Archived twice: the newer archive is the change.
+    if (
+        folder.archived_on is not None
+        and other.archived_on is not None
+        and folder.archived_on > other.archived_on
+    ):
+        found[folder.change] = folder
+        other, folder = folder, other
+    skipped.append(
+        Skipped(folder.folder, f"change {folder.change!r} is also at {other.folder}; kept that one")
+    )
+
+
+def _list_dir(
+    top: str, rel: str, skipped: list[Skipped], *, archived: bool = False
+) -> list[ChangeFolder]:
+    folders = []
+    root = rel.rsplit("/changes", 1)[0]
+    with os.scandir(os.path.join(top, rel)) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or (not archived and entry.name == ARCHIVE):
+                continue
+            where = f"{rel}/{entry.name}"
+            if entry.is_symlink():
+                skipped.append(Skipped(where, "is a symbolic link; links are never followed"))
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            name, day = entry.name, None
+            if archived:
+                dated = ARCHIVED.fullmatch(entry.name)
+                if dated is None:
+                    skipped.append(Skipped(where, "an archived change is named YYYY-MM-DD-<id>"))
+                    continue
+                day, name = dated.group(1), dated.group(2)
+            if not CHANGE_ID.fullmatch(name):
+                skipped.append(
+                    Skipped(
+                        where,
+                        f"{name!r} is not an OpenSpec change id (lower-case letters and "
+                        "digits in words joined by '-'): rename the folder",
+                    )
+                )
+                continue
+            if not any(os.path.lexists(os.path.join(entry.path, m)) for m in CHANGE_MARKS):
+                skipped.append(
+                    Skipped(where, "not a change: none of proposal.md, tasks.md, design.md, specs/")
+                )
+                continue
+            folders.append(ChangeFolder(name, root, where, day))
+    return folders
+
+
+def file_names(top: str, folder: str) -> list[str]:
+    """The files of a change the store reads, relative to its folder; links are skipped
+    (read_file refuses a link it is asked for). One directory scan per folder."""
+    base = os.path.join(top, folder)
+    names = []
+    has_specs = False
+    with os.scandir(base) as entries:
+        for entry in entries:
+            if entry.name in ("proposal.md", "tasks.md", "design.md"):
+                names.append(entry.name)
+            elif entry.name == "specs" and entry.is_dir(follow_symlinks=False):
+                has_specs = True
+    names.sort()
+    if has_specs:
+        specs: list[str] = []
+        _spec_files(os.path.join(base, "specs"), "specs", specs, folder)
+        names += sorted(specs)
+    return names
+
+
+def _spec_files(path: str, rel: str, found: list[str], folder: str) -> None:
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _spec_files(entry.path, f"{rel}/{entry.name}", found, folder)
+            elif entry.name == "spec.md":
+                found.append(f"{rel}/spec.md")
+                if len(found) > MAX_SPEC_FILES:
+                    raise FolderError(
+                        f"{folder}/specs holds over {MAX_SPEC_FILES} spec files; split the change"
+                    )
+
+
+def stat_files(top: str, folder: str, names: list[str]) -> dict[str, tuple[int, int, int]]:
+    """One lstat per file: what the sweep compares to the last sync's."""
+    stats = {}
+    for name in names:
+        found = _lstat(os.path.join(top, folder, name))
+        if found is not None:
+            stats[name] = (found.st_mtime_ns, found.st_size, found.st_ino)
+    return stats
+
+
+def read_file(top: str, folder: str, name: str) -> tuple[bytes, tuple[int, int, int]]:
+    """A file's bytes, never through a link, never over MAX_FILE_BYTES."""
+    shown = f"{folder}/{name}"
+    path = os.path.join(top, folder, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FolderError(f"{shown} vanished while it was read", transient=True) from None
+    except PermissionError:
+        raise FolderError(
+            f"{shown} cannot be read (permission denied): fix its permissions", transient=True
+        ) from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise FolderError(
+                f"{shown} is a symbolic link; the store never reads through links: "
+                "replace it with the file"
+            ) from None
+        raise FolderError(f"{shown} cannot be read ({exc.strerror})", transient=True) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FolderError(f"{shown} is a folder, not a file: replace it with a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise FolderError(f"{shown} is not a regular file: replace it with a file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise FolderError(
+                f"{shown} is {info.st_size / 1e6:.1f} MB, over the {MAX_FILE_BYTES >> 20} MiB "
+                "an OpenSpec file may have here: split it"
+            )
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise FolderError(f"{shown} grew past {MAX_FILE_BYTES >> 20} MiB while read")
+        return b"".join(chunks), (info.st_mtime_ns, info.st_size, info.st_ino)
+    finally:
+        os.close(fd)
+
+
+def read_change(top: str, folder: str) -> Snapshot:
+    """Every file of a change folder the store reads."""
+    if not plain_dir(top, folder):
+        raise FolderError(f"{folder} vanished or was replaced while it was read", transient=True)
+    snapshot = Snapshot()
+    for name in file_names(top, folder):
+        data, info = read_file(top, folder, name)
+        if b"\0" in data:
+            raise FolderError(f"{folder}/{name} holds binary data (NUL bytes): not markdown")
+        snapshot.raw[name] = data
+        snapshot.stats[name] = info
+        snapshot.texts[name] = data.decode("utf-8", errors="replace")
+    return snapshot
+
+
+def replace_file(
+    top: str, folder: str, name: str, expected: bytes | None, data: bytes, backups: str, keep: int
+) -> tuple[int, int, int]:
+    """Write ``data`` as the file (atomically), if it still holds ``expected``.
+
+    The replaced bytes are kept under ``backups/<folder>/`` (at most ``keep`` copies per
+    file). A file changed since it was read is left alone (FolderError, transient): the
+    next sync reads it again. Returns the new file's stat.
+    """
+    if not plain_dir(top, folder) or (
+        "/" in name and not plain_dir(top, f"{folder}/{os.path.dirname(name)}")
+    ):
+        raise FolderError(f"{folder} vanished or was replaced during the sync", transient=True)
+    path = os.path.join(top, folder, name)
+    if expected is not None:
+        current, _ = read_file(top, folder, name)
+        if current != expected:
+            raise FolderError(f"{folder}/{name} changed during the sync", transient=True)
+        _backup(backups, folder, name, current, keep)
+    elif os.path.lexists(path):
+        raise FolderError(f"{folder}/{name} appeared during the sync", transient=True)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise FolderError(
+            f"cannot write {folder}/{name} ({exc.strerror}): check the folder's permissions",
+            transient=isinstance(exc, PermissionError | FileNotFoundError),
+        ) from None
+    info = os.lstat(path)
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _backup(backups: str, folder: str, name: str, data: bytes, keep: int) -> None:
+    if keep <= 0:
+        return
+    if os.path.islink(backups):  # committed by a stranger: never written through
+        os.unlink(backups)
+    where = os.path.join(backups, folder.replace("/", "__"))
+    os.makedirs(where, exist_ok=True)
+    stem = name.replace("/", "__")
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
+    with open(os.path.join(where, f"{stamp}-{stem}"), "wb") as handle:
+        handle.write(data)
+    kept = sorted(n for n in os.listdir(where) if n.endswith(f"-{stem}"))
+    for old in kept[:-keep]:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(where, old))

@@ -1,0 +1,835 @@
+"""Two-way sync between OpenSpec change folders and the store: the service object.
+
+Each unit the store can edit (a task's done flag and text; a proposal section) has three
+values: the file's (F), the store's (S), and the base (B), the file's value when the two
+were last in sync, kept in the unit's record (``synced``) so that it travels with git.
+
+- F == S: in sync (the base is brought up to it);
+- only F moved from B: the file's value goes into the store;
+- only S moved from B: the store's value is written into the file;
+- both moved, to different values: a conflict, recorded on the change and in the history;
+  neither side is overwritten until ``resolve`` names a winner.
+
+A sync writes the files first and the records after: a crash between the two leaves
+F == S, which the next sync takes as in sync. Everything else a change record shows
+(title, status, deltas, counts, raw text) follows the files. Each sync that changes
+something, fails or finds a new conflict appends to ``openspec_sync_history``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .. import names
+from ..errors import NotFoundError, ValidationError
+from ..files import atomic_write
+from ..ids import new_id
+from ..records import Filter, Op
+from . import config as configs
+from .edit import set_section, set_task
+from .folders import (
+    ChangeFolder,
+    FolderError,
+    Skipped,
+    Snapshot,
+    file_names,
+    read_change,
+    replace_file,
+    scan,
+    stat_files,
+)
+from .mirror import CHANGES, HISTORY, SECTIONS, TASKS, Parsed, parse_change, task_id, task_record
+from .parse import OpenSpecParseError, parse_tasks
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+TRIGGERS = ("watcher", "periodic", "store_edit", "manual", "hook")
+DIRECTIONS = ("files_to_store", "store_to_files")
+STATE_NAME = "openspec.state"  # untracked: the stat of each file at its last sync
+BACKUPS_NAME = "openspec-backups"  # untracked: copies of the files a sync replaced
+
+SAME, TO_STORE, TO_FILES, CONFLICT = "same", "to_store", "to_files", "conflict"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class ChangeResult:
+    """What a sync did (or, for status, would do) to one change."""
+
+    change: str
+    folder: str | None
+    state: str = "in_sync"  # in_sync | files_changed | store_changed | both_changed |
+    # conflict | error | deleted
+    to_store: list[str] = field(default_factory=list)  # units the files gave the store
+    to_files: list[str] = field(default_factory=list)  # units the store gave the files
+    files_written: list[str] = field(default_factory=list)  # paths, relative to the top
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    resolved: list[dict[str, Any]] = field(default_factory=list)  # conflicts a winner settled
+    error: str | None = None
+    transient: bool = False
+    synced_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "folder": self.folder,
+            "state": self.state,
+            "to_store": self.to_store,
+            "to_files": self.to_files,
+            "files_written": self.files_written,
+            "conflicts": self.conflicts,
+            "resolved": self.resolved,
+            "error": self.error,
+            "synced_at": self.synced_at,
+        }
+
+
+@dataclass
+class SyncReport:
+    """Every change a sync looked at, plus the folders it skipped and roots it missed."""
+
+    changes: list[ChangeResult]
+    skipped: list[Skipped]
+    missing_roots: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": [c.to_dict() for c in self.changes],
+            "skipped": [{"folder": s.folder, "reason": s.reason} for s in self.skipped],
+            "missing_roots": self.missing_roots,
+        }
+
+
+def decide(f: object, s: object, b: object, winner: str | None = None) -> str:
+    """The three-way rule of one unit; ``winner`` ("files"/"store") settles a conflict."""
+    if f == s:
+        return SAME
+    if s == b:
+        return TO_STORE
+    if f == b:
+        return TO_FILES
+    if winner == "files":
+        return TO_STORE
+    if winner == "store":
+        return TO_FILES
+    return CONFLICT
+
+
+def _task_value(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if record is None else {"done": record.get("done"), "text": record.get("text")}
+
+
+def _section(value: object) -> object:
+    # An empty section and a missing one are the same to OpenSpec (and to set_section).
+    return None if value in ("", None) else value
+
+
+def _check_task_value(key: str, value: dict[str, Any]) -> str | None:
+    done, text = value["done"], value["text"]
+    if not isinstance(done, bool):
+        return f"task {key}: done is {done!r}; set it to true or false"
+    if not isinstance(text, str) or not text.strip() or "\n" in text or "\r" in text:
+        return f"task {key}: its text must be one non-empty line"
+    if not key.startswith("#"):
+        parsed = parse_tasks(f"- [ ] {text.strip()}")
+        if not parsed or parsed[0].number != key:
+            return (
+                f"task {key}: the new text {text!r} does not start with its number {key}; "
+                "renumber tasks in tasks.md itself"
+            )
+    return None
+
+
+class OpenSpecSync:
+    """The OpenSpec change folders of a work tree, kept in sync with a store.
+
+    ``OpenSpecSync(store)`` reads the roots from the store's ``openspec.json`` (see
+    ``init``); the folders live under the folder that holds the store.
+    """
+
+    def __init__(self, store: Store, *, top: str | None = None) -> None:
+        self.store = store
+        self.top = os.path.abspath(top) if top else os.path.dirname(store.path)
+        self.config = configs.load(store.path)
+        self.retries = 0  # attempts after a transient error (the watcher sets more)
+        self.backoff_s = 0.1
+
+    @staticmethod
+    def init(store: Store, roots: Iterable[str] = ("openspec",)) -> configs.Config:
+        """Record the OpenSpec roots in the store's committed settings; return them."""
+        from .folders import check_root
+
+        try:
+            config = configs.load(store.path)
+        except configs.NotConfigured:
+            config = configs.Config()
+        chosen = [check_root(r) for r in roots] or ["openspec"]
+        config.roots = list(dict.fromkeys(chosen))
+        configs.save(store.path, config)
+        _ignore_local_files(store.path)
+        return config
+
+    # --- reading -------------------------------------------------------------------------
+
+    def changes(self, filters: Iterable[Filter] = ()) -> list[dict[str, Any]]:
+        return self.store.collection(CHANGES).list(filters, sort="id")
+
+    def show(self, change: str) -> dict[str, Any]:
+        """A change's record with its tasks (``tasks``), in file order."""
+        record = self.store.collection(CHANGES).get(_change_id(change))
+        if record is None:
+            raise NotFoundError(f"no OpenSpec change {change!r} in the store; run `openspec sync`")
+        record["tasks"] = self.tasks(change)
+        return record
+
+    def tasks(self, change: str) -> list[dict[str, Any]]:
+        return self.store.collection(TASKS).list([Filter("change", Op.EQ, change)], sort="position")
+
+    def history(self, change: str | None = None, *, limit: int | None = 20) -> list[dict[str, Any]]:
+        """Sync history, newest first."""
+        filters = [Filter("change", Op.EQ, change)] if change else []
+        return self.store.collection(HISTORY).list(filters, sort="-at", limit=limit)
+
+    def status(self, change: str | None = None) -> list[ChangeResult]:
+        """Per change: what a sync would do now, without doing it."""
+        return self.sync(change, dry_run=True).changes
+
+    def detect_conflicts(self, change: str | None = None) -> list[ChangeResult]:
+        """The changes whose files and records both changed one unit, differently."""
+        return [r for r in self.status(change) if r.conflicts]
+
+    # --- writing -------------------------------------------------------------------------
+
+    def sync_from_files(self, change: str | None = None, **kw: Any) -> SyncReport:
+        return self.sync(change, direction="files_to_store", **kw)
+
+    def sync_to_files(self, change: str | None = None, **kw: Any) -> SyncReport:
+        return self.sync(change, direction="store_to_files", **kw)
+
+    def resolve(self, change: str, winner: str, *, trigger: str = "manual") -> ChangeResult:
+        """Settle a change's conflicts: ``winner`` is "files" or "store"."""
+        if winner not in ("files", "store"):
+            raise ValidationError('winner must be "files" or "store"')
+        report = self.sync(change, winner=winner, trigger=trigger)
+        return report.changes[0]
+
+    def set_task(
+        self,
+        change: str,
+        task: str,
+        *,
+        done: bool | None = None,
+        text: str | None = None,
+        trigger: str = "store_edit",
+    ) -> ChangeResult:
+        """Tick, untick or reword a task through the store, then write it into tasks.md.
+
+        ``task`` is its number (``1.2``) or ``#N``, its place in ``openspec instructions
+        apply``. A conflict or error is in the result (and recorded), not raised.
+        """
+        key = task.strip()
+        record_id = task_id(_change_id(change), key)
+        tasks = self.store.collection(TASKS)
+        with self.store.locked():
+            current = tasks.get(record_id)
+            if current is None:
+                known = [t["key"] for t in self.tasks(change)]
+                hint = f" (it has {', '.join(known[:12])})" if known else ""
+                raise NotFoundError(f"change {change!r} has no task {key!r}{hint}")
+            patch: dict[str, Any] = {"id": record_id}
+            if done is not None:
+                patch["done"] = done
+            if text is not None:
+                patch["text"] = text
+                problem = _check_task_value(key, {"done": True, "text": text})
+                if problem:
+                    raise ValidationError(problem)
+            if len(patch) > 1 and any(current.get(k) != v for k, v in patch.items()):
+                tasks.put(patch, merge=True)
+            return self.sync(change, trigger=trigger).changes[0]
+
+    def set_section(
+        self, change: str, section: str, body: str, *, trigger: str = "store_edit"
+    ) -> ChangeResult:
+        """Replace a proposal section (why, what_changes, impact) through the store, then
+        write it into proposal.md."""
+        if section not in SECTIONS:
+            raise ValidationError(f"section must be one of {', '.join(SECTIONS)}")
+        changes = self.store.collection(CHANGES)
+        with self.store.locked():
+            if changes.get(_change_id(change)) is None:
+                raise NotFoundError(f"no OpenSpec change {change!r} in the store")
+            changes.put({"id": change, section: body}, merge=True)
+            return self.sync(change, trigger=trigger).changes[0]
+
+    def sync(
+        self,
+        change: str | None = None,
+        *,
+        direction: str | None = None,
+        winner: str | None = None,
+        trigger: str = "manual",
+        dry_run: bool = False,
+        only: Iterable[str] | None = None,
+    ) -> SyncReport:
+        """Sync one change, the changes in ``only``, or all; ``direction`` limits it to one
+        way ("files_to_store" or "store_to_files"); ``winner`` settles conflicts."""
+        if direction is not None and direction not in DIRECTIONS:
+            raise ValidationError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        if trigger not in TRIGGERS:
+            raise ValidationError(f"trigger must be one of {', '.join(TRIGGERS)}")
+        wanted = None if change is None else {_change_id(change)}
+        if only is not None:
+            wanted = (wanted or set()) | set(only)
+        with self.store.locked():
+            folders, skipped, missing = scan(self.top, self.config.roots)
+            by_id = {f.change: f for f in folders}
+            records = {
+                r["id"]: r
+                for r in self.store.collection(CHANGES).list()
+                if wanted is None or r["id"] in wanted
+            }
+            ids = sorted(set(by_id if wanted is None else wanted & set(by_id)) | set(records))
+            if change is not None and not ids:
+                raise NotFoundError(
+                    f"no OpenSpec change {change!r} under {', '.join(self.config.roots)}"
+                )
+            tasks = self._tasks_by_change(None if wanted is None else ids)
+            run = _Run(self, trigger, direction, winner, dry_run, missing)
+            with contextlib.nullcontext() if dry_run else self.store.batch():
+                for change_id in ids:
+                    run.change(
+                        change_id,
+                        by_id.get(change_id),
+                        records.get(change_id),
+                        tasks.get(change_id, {}),
+                    )
+                if not dry_run:
+                    run.flush_history()
+            if not dry_run:
+                run.save_state(wanted is None and direction is None)
+        return SyncReport(run.results, skipped, missing)
+
+    def _tasks_by_change(self, ids: list[str] | None) -> dict[str, dict[str, dict[str, Any]]]:
+        collection = self.store.collection(TASKS)
+        if ids is not None and len(ids) <= 8:
+            rows = [r for i in ids for r in collection.list([Filter("change", Op.EQ, i)])]
+        else:
+            rows = collection.list()
+        grouped: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            key = row.get("key")
+            if isinstance(key, str) and isinstance(row.get("change"), str):
+                grouped.setdefault(row["change"], {})[key] = row
+        return grouped
+
+    # --- the sweep -------------------------------------------------------------------------
+
+    def changed_since_last_sync(self) -> list[str]:
+        """Changes whose files differ (by lstat) from their last sync, or whose records the
+        store changed since: what a periodic sweep syncs. One lstat per file."""
+        state = _load_state(self.store.path)
+        folders, _, missing = scan(self.top, self.config.roots)
+        seen = state.get("files", {})
+        found = []
+        present = set()
+        for where in folders:
+            present.add(where.change)
+            try:
+                names = file_names(self.top, where.folder)
+            except OSError:
+                found.append(where.change)
+                continue
+            stats = {k: list(v) for k, v in stat_files(self.top, where.folder, names).items()}
+            if seen.get(where.change) != {"folder": where.folder, "files": stats}:
+                found.append(where.change)
+        if not missing:
+            found += [c for c in seen if c not in present]
+        if _store_signature(self.store) != state.get("store"):
+            found += [c for c in self._store_edited() if c not in found]
+        return sorted(set(found))
+
+    def needs_sync(self) -> bool:
+        """Whether a file or the store's OpenSpec records changed since the last sync of
+        every change: what the git hooks ask before they sync."""
+        state = _load_state(self.store.path)
+        return _store_signature(self.store) != state.get("store") or bool(
+            self.changed_since_last_sync()
+        )
+
+    def _store_edited(self) -> list[str]:
+        edited = set()
+        for change, units in self._tasks_by_change(None).items():
+            for record in units.values():
+                if _task_value(record) != record.get("synced"):
+                    edited.add(change)
+                    break
+        for record in self.store.collection(CHANGES).list():
+            synced = record.get("synced") or {}
+            if any(_section(record.get(f)) != _section(synced.get(f)) for f in SECTIONS):
+                edited.add(record["id"])
+        return sorted(edited)
+
+
+def _change_id(change: str) -> str:
+    return names.validate_id(change.strip() if isinstance(change, str) else change)
+
+
+class _Run:
+    """One sync over several changes: the writes it holds and the history it adds."""
+
+    def __init__(
+        self,
+        service: OpenSpecSync,
+        trigger: str,
+        direction: str | None,
+        winner: str | None,
+        dry_run: bool,
+        missing_roots: list[str],
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.top = service.top
+        self.trigger = trigger
+        self.direction = direction
+        self.winner = winner
+        self.dry_run = dry_run
+        self.missing_roots = missing_roots
+        self.results: list[ChangeResult] = []
+        self.history: list[dict[str, Any]] = []
+        self.state = _load_state(self.store.path)
+        self.now = now_ms()
+
+    # One change --------------------------------------------------------------------------
+
+    def change(
+        self,
+        change: str,
+        where: ChangeFolder | None,
+        record: dict[str, Any] | None,
+        tasks: dict[str, dict[str, Any]],
+    ) -> None:
+        if where is None:
+            if record is None:
+                return
+            self._gone(change, record, tasks)
+            return
+        attempts = 0 if self.dry_run else self.service.retries
+        for attempt in range(attempts + 1):
+            result = ChangeResult(change, where.folder)
+            try:
+                self._sync(result, where, record, tasks)
+            except (FolderError, OpenSpecParseError, ValidationError) as exc:
+                transient = isinstance(exc, FolderError) and exc.transient
+                if transient and attempt < attempts:
+                    time.sleep(self.service.backoff_s * 2**attempt)
+                    continue
+                result.state, result.error, result.transient = "error", str(exc), transient
+                self._record_error(result, where, record)
+            break
+        self.results.append(result)
+
+    def _allowed(self, decision: str) -> bool:
+        if decision == TO_STORE:
+            return self.direction in (None, "files_to_store")
+        if decision == TO_FILES:
+            return self.direction in (None, "store_to_files")
+        return True
+
+    def _sync(
+        self,
+        result: ChangeResult,
+        where: ChangeFolder,
+        record: dict[str, Any] | None,
+        tasks: dict[str, dict[str, Any]],
+    ) -> None:
+        snapshot = read_change(self.top, where.folder)
+        parsed = parse_change(where, snapshot)
+        synced = (record or {}).get("synced") or {}
+        kept: set[str] = set()  # units left as they are in the store (conflict, pending)
+        problems: list[str] = []
+        task_edits: dict[str, dict[str, Any]] = {}
+        section_edits: dict[str, Any] = {}
+        moved = {"files": False, "store": False}
+
+        for key in [*parsed.tasks, *(k for k in tasks if k not in parsed.tasks)]:
+            in_file = parsed.tasks.get(key)
+            f = None if in_file is None else {"done": in_file.done, "text": in_file.text}
+            s = _task_value(tasks.get(key))
+            b = (tasks.get(key) or {}).get("synced")
+            decision = self._decide(result, f"task {key}", f, s, b)
+            if decision == TO_FILES and s is not None:
+                problem = _check_task_value(key, s)
+                if problem:
+                    problems.append(problem)
+                    kept.add(f"task {key}")
+                    continue
+            self._note(result, f"task {key}", decision, f, s, b, kept, moved)
+            if decision == TO_FILES and self._allowed(decision):
+                task_edits[key] = s or {}
+        for name, heading in SECTIONS.items():
+            f_text = _section(parsed.sections[name])
+            s_text = _section((record or {}).get(name))
+            b_text = _section(synced.get(name))
+            decision = self._decide(result, f"section {heading}", f_text, s_text, b_text)
+            if decision == TO_FILES and s_text is not None and not isinstance(s_text, str):
+                problems.append(f"section {name}: should be text, not {type(s_text).__name__}")
+                kept.add(f"section {heading}")
+                continue
+            self._note(result, f"section {heading}", decision, f_text, s_text, b_text, kept, moved)
+            if decision == TO_FILES and self._allowed(decision):
+                section_edits[heading] = s_text or ""
+
+        result.state = _state(moved, result.conflicts, problems)
+        if problems:
+            result.error = "; ".join(problems)
+        if self.dry_run:
+            return
+        texts = self._write_files(result, where, snapshot, parsed, task_edits, section_edits)
+        if texts is not snapshot:
+            parsed = parse_change(where, texts)
+        self._write_records(
+            result,
+            change_record=record,
+            parsed=parsed,
+            where=where,
+            tasks=tasks,
+            kept=kept,
+            snapshot=texts,
+        )
+        self._remember(where, texts)
+
+    def _decide(self, result: ChangeResult, unit: str, f: object, s: object, b: object) -> str:
+        decision = decide(f, s, b, self.winner)
+        if decision in (TO_STORE, TO_FILES) and decide(f, s, b) == CONFLICT:
+            # Settled by the winner: the losing value goes into the history.
+            lost = s if decision == TO_STORE else f
+            result.resolved.append({"unit": unit, "files": f, "store": s, "base": b, "lost": lost})
+        return decision
+
+    def _note(
+        self,
+        result: ChangeResult,
+        unit: str,
+        decision: str,
+        f: object,
+        s: object,
+        b: object,
+        kept: set[str],
+        moved: dict[str, bool],
+    ) -> None:
+        if decision == SAME:
+            return
+        if decision == CONFLICT:
+            result.conflicts.append({"unit": unit, "files": f, "store": s, "base": b})
+            kept.add(unit)
+            return
+        if not self._allowed(decision):
+            kept.add(unit)
+            moved["files" if decision == TO_STORE else "store"] = True
+            return
+        moved["files" if decision == TO_STORE else "store"] = True
+        (result.to_store if decision == TO_STORE else result.to_files).append(unit)
+
+    def _write_files(
+        self,
+        result: ChangeResult,
+        where: ChangeFolder,
+        snapshot: Snapshot,
+        parsed: Parsed,
+        task_edits: dict[str, dict[str, Any]],
+        section_edits: dict[str, Any],
+    ) -> Snapshot:
+        """Apply the store's edits to the files; the snapshot of the files afterwards."""
+        if not task_edits and not section_edits:
+            return snapshot
+        new_texts: dict[str, str] = {}
+        if task_edits:
+            text = snapshot.texts.get("tasks.md", "")
+            appended = []
+            for key, value in task_edits.items():
+                task = parsed.tasks.get(key)
+                if task is None:
+                    appended.append(f"- [{'x' if value['done'] else ' '}] {value['text']}")
+                    continue
+                text = set_task(
+                    text,
+                    task.position,
+                    done=value["done"] if value["done"] != task.done else None,
+                    new_text=value["text"] if value["text"] != task.text else None,
+                )
+            if appended:
+                newline = "\r\n" if "\r\n" in text else "\n"
+                if text and not text.endswith(("\n", "\r")):
+                    text += newline
+                text += newline.join(appended) + newline
+            new_texts["tasks.md"] = text
+        if section_edits:
+            text = snapshot.texts.get("proposal.md", "")
+            for heading, body in section_edits.items():
+                text = set_section(text, heading, body)
+            new_texts["proposal.md"] = text
+        backups = os.path.join(self.store.path, BACKUPS_NAME)
+        after = Snapshot(dict(snapshot.texts), dict(snapshot.raw), dict(snapshot.stats))
+        for name, text in new_texts.items():
+            data = _encode(text, snapshot.raw.get(name), f"{where.folder}/{name}")
+            if data == snapshot.raw.get(name):
+                continue
+            info = replace_file(
+                self.top,
+                where.folder,
+                name,
+                snapshot.raw.get(name),
+                data,
+                backups,
+                self.service.config.backups,
+            )
+            after.texts[name], after.raw[name], after.stats[name] = text, data, info
+            result.files_written.append(f"{where.folder}/{name}")
+        return after
+
+    def _write_records(
+        self,
+        result: ChangeResult,
+        *,
+        change_record: dict[str, Any] | None,
+        parsed: Parsed,
+        where: ChangeFolder,
+        tasks: dict[str, dict[str, Any]],
+        kept: set[str],
+        snapshot: Snapshot,
+    ) -> None:
+        change = result.change
+        collection = self.store.collection(TASKS)
+        for key, task in parsed.tasks.items():
+            wanted = task_record(change, key, task)
+            current = tasks.get(key)
+            if f"task {key}" in kept and current is not None:
+                for name in ("done", "text", "synced"):
+                    wanted[name] = current.get(name)
+            if current is None or any(current.get(k) != v for k, v in wanted.items()):
+                collection.put(wanted)
+        for key in tasks:
+            if key not in parsed.tasks and f"task {key}" not in kept:
+                collection.delete(task_id(change, key))
+        old = change_record or {}
+        old_synced = old.get("synced") or {}
+        wanted_change: dict[str, Any] = {"id": change, **parsed.fields}
+        synced: dict[str, Any] = {}
+        for name, heading in SECTIONS.items():
+            if f"section {heading}" in kept:
+                wanted_change[name] = old.get(name)
+                synced[name] = old_synced.get(name)
+            else:
+                wanted_change[name] = parsed.sections[name]
+                synced[name] = parsed.sections[name]
+        wanted_change["synced"] = synced
+        wanted_change["conflicts"] = result.conflicts
+        wanted_change["sync_error"] = result.error
+        wanted_change["store_changed_at"] = (
+            self.now if result.to_files else old.get("store_changed_at")
+        )
+        wanted_change["synced_at"] = old.get("synced_at")
+        # Files the store had another text of, not counting those this sync wrote.
+        old_hashes = old.get("hashes") or {}
+        written = {f"{where.folder}/{n}" for n in parsed.fields["hashes"]} & set(
+            result.files_written
+        )
+        from_files = [
+            f"{where.folder}/{n}"
+            for n in sorted(set(old_hashes) | set(parsed.fields["hashes"]))
+            if old_hashes.get(n) != parsed.fields["hashes"].get(n)
+            and f"{where.folder}/{n}" not in written
+        ]
+        if from_files or result.to_store or result.to_files or change_record is None:
+            wanted_change["synced_at"] = self.now
+        if any(old.get(k) != v for k, v in wanted_change.items()):
+            self.store.collection(CHANGES).put(wanted_change)
+        result.synced_at = wanted_change["synced_at"]
+        files = [f"{where.folder}/{n}" for n in sorted(snapshot.texts)]
+        if from_files or result.to_store:
+            self._history(change, "files_to_store", True, None, from_files, result.to_store)
+        if result.to_files:
+            self._history(
+                change, "store_to_files", True, None, result.files_written, result.to_files
+            )
+        if result.resolved:
+            lost = orjson.dumps({c["unit"]: c["lost"] for c in result.resolved}).decode()
+            self._history(
+                change,
+                "files_to_store" if self.winner == "files" else "store_to_files",
+                True,
+                f"resolved, the {self.winner} won; the other side had: {lost}",
+                files,
+                [c["unit"] for c in result.resolved],
+            )
+        if result.conflicts and result.conflicts != old.get("conflicts"):
+            units = [c["unit"] for c in result.conflicts]
+            self._history(
+                change,
+                self.direction or "both",
+                False,
+                f"conflict: {', '.join(units)} changed in the files and in the store",
+                files,
+                units,
+            )
+        if result.error and result.error != old.get("sync_error"):
+            self._history(change, self.direction or "both", False, result.error, files, [])
+
+    def _record_error(
+        self, result: ChangeResult, where: ChangeFolder, record: dict[str, Any] | None
+    ) -> None:
+        if self.dry_run or (record is not None and record.get("sync_error") == result.error):
+            return
+        patch = {"id": result.change, "sync_error": result.error}
+        if record is None:
+            patch.update(root=where.root, folder=where.folder, status=None)
+        self.store.collection(CHANGES).put(patch, merge=True)
+        self._history(result.change, self.direction or "both", False, result.error, [], [])
+
+    def _gone(self, change: str, record: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> None:
+        root = record.get("root")
+        if root in self.missing_roots or root not in self.service.config.roots:
+            return  # a missing root is warned of and retried, never taken as deletions
+        result = ChangeResult(change, record.get("folder"), state="deleted")
+        self.results.append(result)
+        if self.dry_run:
+            return
+        for key in tasks:
+            self.store.collection(TASKS).delete(task_id(change, key))
+        self.store.collection(CHANGES).delete(change)
+        lost = {k: _task_value(t) for k, t in tasks.items() if _task_value(t) != t.get("synced")}
+        note = (
+            None
+            if not lost
+            else f"folder deleted; store edits dropped: {orjson.dumps(lost).decode()}"
+        )
+        self._history(
+            change, "files_to_store", True, note, [str(record.get("folder"))], ["deleted"]
+        )
+        self.state.get("files", {}).pop(change, None)
+
+    # History and local state ----------------------------------------------------------------
+
+    def _history(
+        self,
+        change: str,
+        direction: str,
+        success: bool,
+        error: str | None,
+        files: list[str],
+        units: list[str],
+    ) -> None:
+        self.history.append(
+            {
+                "id": new_id("sync-"),
+                "change": change,
+                "direction": direction,
+                "at": self.now,
+                "success": success,
+                "error": error,
+                "files": files,
+                "units": units,
+                "trigger": self.trigger,
+            }
+        )
+
+    def flush_history(self) -> None:
+        if not self.history:
+            return
+        collection = self.store.collection(HISTORY)
+        collection.put_many(self.history)
+        limit = self.service.config.history_limit
+        excess = collection.count() + len(self.history) - limit
+        if excess > 0:
+            for old in collection.list(sort="at", limit=excess):
+                collection.delete(old["id"])
+
+    def _remember(self, where: ChangeFolder, snapshot: Snapshot) -> None:
+        self.state.setdefault("files", {})[where.change] = {
+            "folder": where.folder,
+            "files": {k: list(v) for k, v in sorted(snapshot.stats.items())},
+        }
+
+    def save_state(self, whole: bool) -> None:
+        """Keep each synced file's stat, and, after a sync of every change both ways (under
+        the lock, its writes applied), the stat of the store's files: the sweep compares
+        both to tell what changed since."""
+        self.state["store"] = _store_signature(self.store) if whole else None
+        _save_state(self.store.path, self.state)
+
+
+def _state(moved: dict[str, bool], conflicts: list[dict[str, Any]], problems: list[str]) -> str:
+    if conflicts:
+        return "conflict"
+    if problems:
+        return "error"
+    if moved["files"] and moved["store"]:
+        return "both_changed"
+    if moved["files"]:
+        return "files_changed"
+    if moved["store"]:
+        return "store_changed"
+    return "in_sync"
+
+
+def _encode(text: str, original: bytes | None, shown: str) -> bytes:
+    """The edited text's bytes; a file that is not UTF-8 is never written (its bad bytes
+    were read as U+FFFD, and writing them back would change them)."""
+    if original is not None:
+        try:
+            original.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FolderError(
+                f"{shown} is not valid UTF-8 (byte {exc.start}); the store does not write "
+                "into it: fix its encoding"
+            ) from None
+    return text.encode("utf-8")
+
+
+def _load_state(store_dir: str) -> dict[str, Any]:
+    path = os.path.join(store_dir, STATE_NAME)
+    if os.path.islink(path):
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            data = orjson.loads(handle.read())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_state(store_dir: str, state: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        path = os.path.join(store_dir, STATE_NAME)
+        if os.path.islink(path):
+            os.unlink(path)
+        atomic_write(path, orjson.dumps(state))
+
+
+def _store_signature(store: Store) -> list[Any]:
+    found = []
+    for name in (CHANGES, TASKS):
+        try:
+            info = os.stat(store.file_path(name))
+            found.append([name, info.st_mtime_ns, info.st_size, info.st_ino])
+        except OSError:
+            found.append([name, None])
+    return found
+
+
+def _ignore_local_files(store_dir: str) -> None:
+    from ..layout import ensure_gitignore
+
+    ensure_gitignore(store_dir)
