@@ -99,11 +99,31 @@ def write_result(ours_path: str, parts: list[bytes]) -> None:
         raise
 
 
+def merge_markdown(
+    base: bytes, ours: bytes, theirs: bytes, path: str, marker_size: int
+) -> tuple[int, bytes]:
+    """An OpenSpec tasks.md (``openspec init`` declares the driver for them): line by line
+    when both sides only replaced lines, else git's text merge."""
+    from .openspec.linemerge import merge_lines
+
+    merged = merge_lines(base, ours, theirs)
+    if merged is not None:
+        return 0, merged
+    merged = fallback_merge(base, ours, theirs, path, marker_size)
+    marker = b"<" * marker_size + b" "
+    clean = not (merged.startswith(marker) or b"\n" + marker in merged)
+    return (0 if clean else 1), merged
+
+
 def merge_files(
     base_path: str, ours_path: str, theirs_path: str, marker_size: int, path: str
 ) -> int:
     with open(base_path, "rb") as b, open(ours_path, "rb") as o, open(theirs_path, "rb") as t:
         base, ours, theirs = b.read(), o.read(), t.read()
+    if path.endswith(".md"):
+        code, merged = merge_markdown(base, ours, theirs, path, marker_size)
+        write_result(ours_path, [merged])
+        return code
     try:
         from .merge import NotJsonl, merge_records
 

@@ -221,7 +221,12 @@ def attribute_pattern(repo: Repo, store_dir: str) -> str:
 
 def ensure_attribute(repo: Repo, store_dir: str) -> bool:
     """Declare the driver for the store's JSONL files in .gitattributes (once)."""
-    line = f"{attribute_pattern(repo, store_dir)} {ATTRIBUTE}"
+    return ensure_attribute_for(repo, attribute_pattern(repo, store_dir))
+
+
+def ensure_attribute_for(repo: Repo, pattern: str) -> bool:
+    """Declare the driver for the files ``pattern`` matches in .gitattributes (once)."""
+    line = f"{pattern} {ATTRIBUTE}"
     path = os.path.join(repo.top, ".gitattributes")
     if os.path.islink(path):
         # git does not follow it either; read through, its target would be copied into

@@ -108,11 +108,20 @@ def init(roots: tuple[str, ...], no_sync: bool, store_dir: str | None, as_json: 
 
     with open_store(store_dir, create=True) as store:
         config = OpenSpecSync.init(store, roots or ("openspec",))
+        declared = OpenSpecSync.declare_merge_driver(store, config.roots)
         report = None if no_sync else OpenSpecSync(store).sync(trigger="manual")
     if as_json:
-        emit_json({"roots": config.roots, "sync": report.to_dict() if report else None})
+        emit_json(
+            {
+                "roots": config.roots,
+                "attributes": declared,
+                "sync": report.to_dict() if report else None,
+            }
+        )
         return 0 if report is None else _code(report.changes)
     click.echo(f"OpenSpec roots: {', '.join(config.roots)} (in .taskstore/openspec.json)")
+    for pattern in declared:
+        click.echo(f"  .gitattributes: {pattern} merges line by line (merge=taskstore)")
     if report is None:
         return 0
     _warn_report(report)

@@ -180,6 +180,26 @@ class OpenSpecSync:
         _ignore_local_files(store.path)
         return config
 
+    @staticmethod
+    def declare_merge_driver(store: Store, roots: Iterable[str]) -> list[str]:
+        """Send each root's tasks.md files to the store's merge driver in .gitattributes,
+        which merges them line by line (two branches ticking adjacent tasks do not
+        conflict); return the patterns added. Nothing outside a git work tree."""
+        from ..git import find_repo
+        from ..hooks import ensure_attribute_for
+
+        top = os.path.dirname(store.path)
+        repo = find_repo(top)
+        if repo is None:
+            return []
+        added = []
+        for root in roots:
+            rel = os.path.relpath(os.path.join(top, root), repo.top).replace(os.sep, "/")
+            pattern = f"{rel}/changes/**/tasks.md"
+            if ensure_attribute_for(repo, pattern):
+                added.append(pattern)
+        return added
+
     # --- reading -------------------------------------------------------------------------
 
     def changes(self, filters: Iterable[Filter] = ()) -> list[dict[str, Any]]:
@@ -199,7 +219,7 @@ class OpenSpecSync:
     def history(self, change: str | None = None, *, limit: int | None = 20) -> list[dict[str, Any]]:
         """Sync history, newest first."""
         filters = [Filter("change", Op.EQ, change)] if change else []
-        return self.store.collection(HISTORY).list(filters, sort="-at", limit=limit)
+        return self.store.collection(HISTORY).list(filters, sort="-id", limit=limit)
 
     def status(self, change: str | None = None) -> list[ChangeResult]:
         """Per change: what a sync would do now, without doing it."""
@@ -410,6 +430,8 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.state = _load_state(self.store.path)
         self.now = now_ms()
+        # History ids sort in the order written: time-ordered across runs, a counter within.
+        self.id_base = new_id("sync-")
 
     # One change --------------------------------------------------------------------------
 
@@ -733,7 +755,7 @@ class _Run:
     ) -> None:
         self.history.append(
             {
-                "id": new_id("sync-"),
+                "id": f"{self.id_base}{len(self.history):04d}",
                 "change": change,
                 "direction": direction,
                 "at": self.now,
@@ -753,7 +775,7 @@ class _Run:
         limit = self.service.config.history_limit
         excess = collection.count() + len(self.history) - limit
         if excess > 0:
-            for old in collection.list(sort="at", limit=excess):
+            for old in collection.list(sort="id", limit=excess):
                 collection.delete(old["id"])
 
     def _remember(self, where: ChangeFolder, snapshot: Snapshot) -> None:

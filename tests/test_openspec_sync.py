@@ -1,0 +1,512 @@
+"""The OpenSpec sync: records agree with the real OpenSpec CLI, edits flow both ways,
+conflicts overwrite nothing, archive and deletion, history, and clones through git."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from testing import commit_all, git, init_repo
+from testing.openspec import CHANGES, OpenSpec, write_changes
+from testing.repos import new_repo, ok, run_git
+
+from git_taskstore import Store
+from git_taskstore.openspec import config as configs
+from git_taskstore.openspec.mirror import CHANGES as CHANGES_COLLECTION
+from git_taskstore.openspec.mirror import HISTORY, TASKS
+from git_taskstore.openspec.parse import parse_proposal
+from git_taskstore.openspec.service import BACKUPS_NAME, OpenSpecSync
+
+TASKS_MD = "## 1. Build\n- [ ] 1.1 First\n- [ ] 1.2 Second\n- [x] 1.3 Third\n"
+PROPOSAL = "# Change: Demo\n\n## Why\nBecause.\n\n## What Changes\n- a thing\n\n## Impact\nNone.\n"
+
+
+def make_change(top: Path, change: str = "demo", **files: str) -> Path:
+    folder = top / "openspec" / "changes" / change
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in ({"tasks.md": TASKS_MD, "proposal.md": PROPOSAL} | files).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(text.encode())
+    return folder
+
+
+@pytest.fixture
+def top(tmp_path: Path) -> Path:
+    init_repo(tmp_path / "repo")
+    make_change(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def sync(top: Path) -> Iterator[OpenSpecSync]:
+    with Store.open(top) as store:
+        OpenSpecSync.init(store)
+        service = OpenSpecSync(store)
+        service.sync()
+        yield service
+
+
+def task(service: OpenSpecSync, change: str, key: str) -> dict[str, Any]:
+    found = service.store.collection(TASKS).get(f"{change}/{key}")
+    assert found is not None
+    return found
+
+
+def history(service: OpenSpecSync) -> list[dict[str, Any]]:
+    return service.history(limit=None)
+
+
+# --- the real OpenSpec CLI judges ----------------------------------------------------------
+
+
+def _store_view(service: OpenSpecSync, name: str) -> dict[str, Any]:
+    record = service.show(name)
+    return {
+        "tasks": [{"description": t["text"], "done": t["done"]} for t in record["tasks"]],
+        "total": record["tasks_total"],
+        "done": record["tasks_done"],
+        "status": record["status"],
+        "title": record["title"],
+        "deltas": [(d["capability"], d["operation"]) for d in record["deltas"]],
+    }
+
+
+def test_records_agree_with_what_openspec_reports(openspec: OpenSpec) -> None:
+    """Tasks, done flags, counts, status, title and deltas as `list`, `instructions apply`
+    and `show` report them, for a change made by `openspec new change` and for the
+    hand-written ones (nested, numbered, [X], fences, CRLF, BOM, unicode, no tasks, no
+    proposal)."""
+    openspec.run("new", "change", "made-by-cli")
+    write_changes(openspec.project)
+    git(openspec.project, "init", "-q", "-b", "main")
+    with Store.open(openspec.project) as store:
+        OpenSpecSync.init(store)
+        service = OpenSpecSync(store)
+        report = service.sync()
+        assert not report.skipped and all(r.error is None for r in report.changes)
+        listed = openspec.list_changes()
+        assert sorted(listed) == sorted(r["id"] for r in service.changes())
+        for name, summary in listed.items():
+            mine = _store_view(service, name)
+            assert (mine["done"], mine["total"], mine["status"]) == (
+                summary["completedTasks"],
+                summary["totalTasks"],
+                summary["status"],
+            ), name
+            applied = openspec.json("instructions", "apply", "--change", name, check=False)
+            expected = [{k: t[k] for k in ("description", "done")} for t in applied["tasks"]]
+            assert mine["tasks"] == expected, name
+            if name in CHANGES and "proposal.md" not in CHANGES[name]:
+                continue
+            shown = openspec.json("show", name, "--type", "change", check=False)
+            if "title" in shown:
+                assert mine["title"] == shown["title"], name
+                assert mine["deltas"] == [(d["spec"], d["operation"]) for d in shown["deltas"]]
+
+
+def test_store_edits_keep_openspec_s_verdict_and_counts(openspec: OpenSpec) -> None:
+    """After store -> files writes, `validate --strict` says what it said before, `list`
+    sees the new counts, and only the edited bytes changed."""
+    write_changes(openspec.project)
+    git(openspec.project, "init", "-q", "-b", "main")
+    before = openspec.validate_changes()
+    root = openspec.project / "openspec" / "changes"
+    with Store.open(openspec.project) as store:
+        OpenSpecSync.init(store)
+        service = OpenSpecSync(store)
+        service.sync()
+        for name in CHANGES:
+            tasks = service.tasks(name)
+            if tasks:
+                first = tasks[0]
+                result = service.set_task(name, first["key"], done=not first["done"])
+                assert result.to_files == [f"task {first['key']}"], result
+            if "proposal.md" in CHANGES[name]:
+                result = service.set_section(name, "impact", "Edited by the store.")
+                assert not result.error, result
+        for name, files in CHANGES.items():
+            for file, text in files.items():
+                now = (root / name / file).read_bytes().decode()
+                if file == "proposal.md":
+                    # The title's own section holds the rest: only level-two ones compared.
+                    sections = parse_proposal(now).sections
+                    assert sections.pop("impact") == "Edited by the store."
+                    old = parse_proposal(text).sections
+                    for key in ("why", "what changes"):
+                        assert sections.get(key) == old.get(key)
+                    assert now.startswith(text.split("## Impact")[0])
+                elif file == "tasks.md":
+                    changed = [
+                        (x, y)
+                        for x, y in zip(text.split("\n"), now.split("\n"), strict=True)
+                        if x != y
+                    ]
+                    assert len(changed) == 1, (name, changed)
+                else:
+                    assert now == text
+        assert openspec.validate_changes() == before
+        listed = openspec.list_changes()
+        for record in service.changes():
+            summary = listed[record["id"]]
+            assert (summary["completedTasks"], summary["totalTasks"]) == (
+                record["tasks_done"],
+                record["tasks_total"],
+            )
+
+
+def test_a_tick_changes_only_its_box(sync: OpenSpecSync, top: Path) -> None:
+    crlf = "\ufeff## 1. A\r\n- [ ] 1.1 first  \r\n```\r\n- [ ] 1.2 fenced\r\n```\r\n"
+    make_change(top, "crlf", **{"tasks.md": crlf})
+    sync.sync()
+    sync.set_task("crlf", "1.2", done=True)
+    tasks_md = top / "openspec/changes/crlf/tasks.md"
+    assert tasks_md.read_bytes() == crlf.replace("- [ ] 1.2", "- [x] 1.2").encode()
+    assert task(sync, "crlf", "1.2")["done"] is True
+
+
+# --- both directions -------------------------------------------------------------------
+
+
+def test_file_edits_reach_the_store(sync: OpenSpecSync, top: Path) -> None:
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("- [ ] 1.1 First", "- [x] 1.1 First, reworded"))
+    assert [r.state for r in sync.status("demo")] == ["files_changed"]
+    result = sync.sync("demo").changes[0]
+    assert result.to_store == ["task 1.1"] and not result.files_written
+    got = task(sync, "demo", "1.1")
+    assert (got["done"], got["text"]) == (True, "1.1 First, reworded")
+    record = sync.show("demo")
+    assert record["tasks_done"] == 2 and record["status"] == "in-progress"
+    assert "First, reworded" in record["files"]["tasks.md"]
+    assert [r.state for r in sync.status()] == ["in_sync"]
+    assert history(sync)[0]["direction"] == "files_to_store"
+
+
+def test_store_edits_reach_the_files(sync: OpenSpecSync, top: Path) -> None:
+    """Any writer of the record (here the dict API), then a sync, writes the file."""
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "text": "1.2 Second, better"}, merge=True)
+    sync.store.collection(CHANGES_COLLECTION).put({"id": "demo", "why": "Users."}, merge=True)
+    assert [r.state for r in sync.status("demo")] == ["store_changed"]
+    result = sync.sync().changes[0]
+    assert sorted(result.to_files) == ["section Why", "task 1.2"]
+    folder = top / "openspec/changes/demo"
+    assert (folder / "tasks.md").read_text() == TASKS_MD.replace("Second", "Second, better")
+    assert (folder / "proposal.md").read_text() == PROPOSAL.replace("Because.", "Users.")
+    entry = history(sync)[0]
+    assert entry["direction"] == "store_to_files" and entry["success"] is True
+    assert sorted(entry["files"]) == [
+        "openspec/changes/demo/proposal.md",
+        "openspec/changes/demo/tasks.md",
+    ]
+    assert [r.state for r in sync.status()] == ["in_sync"]
+
+
+def test_edits_of_different_units_on_both_sides_merge(sync: OpenSpecSync, top: Path) -> None:
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("- [ ] 1.1", "- [x] 1.1"))
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    result = sync.sync().changes[0]
+    assert (result.to_store, result.to_files, result.conflicts) == (
+        ["task 1.1"],
+        ["task 1.2"],
+        [],
+    )
+    assert tasks_md.read_text() == TASKS_MD.replace("- [ ] 1.", "- [x] 1.")
+    assert all(t["done"] for t in sync.tasks("demo"))
+
+
+def test_a_sync_that_finds_nothing_writes_nothing(sync: OpenSpecSync, top: Path) -> None:
+    store_dir = Path(sync.store.path)
+    sizes = {p.name: p.stat().st_size for p in store_dir.glob("*.jsonl")}
+    for _ in range(3):
+        assert [r.state for r in sync.sync().changes] == ["in_sync"]
+    assert {p.name: p.stat().st_size for p in store_dir.glob("*.jsonl")} == sizes
+
+
+# --- conflicts ----------------------------------------------------------------------------
+
+
+def _both_edit_task_1_1(sync: OpenSpecSync, top: Path) -> Path:
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("- [ ] 1.1 First", "- [x] 1.1 First"))
+    sync.store.collection(TASKS).put({"id": "demo/1.1", "text": "1.1 First, mine"}, merge=True)
+    return tasks_md
+
+
+def test_a_conflict_overwrites_nothing_and_is_reported(sync: OpenSpecSync, top: Path) -> None:
+    tasks_md = _both_edit_task_1_1(sync, top)
+    on_disk = tasks_md.read_bytes()
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    result = sync.sync().changes[0]
+    assert result.state == "conflict"
+    assert [c["unit"] for c in result.conflicts] == ["task 1.1"]
+    assert result.conflicts[0]["files"] == {"done": True, "text": "1.1 First"}
+    assert result.conflicts[0]["store"] == {"done": False, "text": "1.1 First, mine"}
+    # The other unit still synced; task 1.1 kept on both sides.
+    assert result.to_files == ["task 1.2"]
+    assert tasks_md.read_bytes() == on_disk.replace(b"- [ ] 1.2", b"- [x] 1.2")
+    assert task(sync, "demo", "1.1")["text"] == "1.1 First, mine"
+    assert task(sync, "demo", "1.1")["done"] is False
+    assert sync.show("demo")["conflicts"][0]["unit"] == "task 1.1"
+    failures = [h for h in history(sync) if not h["success"]]
+    assert len(failures) == 1 and "conflict" in failures[0]["error"]
+    # Found again, recorded once.
+    assert sync.sync().changes[0].state == "conflict"
+    assert len([h for h in history(sync) if not h["success"]]) == 1
+    assert [r.change for r in sync.detect_conflicts()] == ["demo"]
+
+
+@pytest.mark.parametrize("winner", ["files", "store"])
+def test_resolve_keeps_the_winner_and_records_the_loser(
+    sync: OpenSpecSync, top: Path, winner: str
+) -> None:
+    tasks_md = _both_edit_task_1_1(sync, top)
+    sync.sync()
+    result = sync.resolve("demo", winner)
+    assert result.conflicts == [] and [c["unit"] for c in result.resolved] == ["task 1.1"]
+    want = (
+        {"done": True, "text": "1.1 First"}
+        if winner == "files"
+        else {"done": False, "text": "1.1 First, mine"}
+    )
+    got = task(sync, "demo", "1.1")
+    assert {"done": got["done"], "text": got["text"]} == want
+    line = f"- [{'x' if want['done'] else ' '}] {want['text']}\n"
+    assert line in tasks_md.read_text()
+    assert sync.show("demo")["conflicts"] == []
+    entry = history(sync)[0]
+    assert entry["units"] == ["task 1.1"] and "resolved" in entry["error"]
+    lost = "1.1 First, mine" if winner == "files" else '"done":true'
+    assert lost in entry["error"]
+    assert [r.state for r in sync.status()] == ["in_sync"]
+
+
+def test_an_edit_to_match_the_other_side_settles_a_conflict(sync: OpenSpecSync, top: Path) -> None:
+    tasks_md = _both_edit_task_1_1(sync, top)
+    assert sync.sync().changes[0].state == "conflict"
+    tasks_md.write_text(TASKS_MD.replace("1.1 First", "1.1 First, mine"))
+    assert sync.sync().changes[0].state == "in_sync"
+    assert sync.show("demo")["conflicts"] == []
+
+
+def test_a_task_removed_in_the_file_and_edited_in_the_store_conflicts(
+    sync: OpenSpecSync, top: Path
+) -> None:
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("- [ ] 1.2 Second\n", ""))
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    result = sync.sync().changes[0]
+    assert [c["unit"] for c in result.conflicts] == ["task 1.2"]
+    assert sync.store.collection(TASKS).get("demo/1.2") is not None
+    sync.resolve("demo", "store")
+    assert "- [x] 1.2 Second\n" in tasks_md.read_text()  # put back, as the store had it
+
+
+def test_direction_limits_what_moves(sync: OpenSpecSync, top: Path) -> None:
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("- [ ] 1.1", "- [x] 1.1"))
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    result = sync.sync_to_files().changes[0]
+    assert (result.to_store, result.to_files) == ([], ["task 1.2"])
+    assert task(sync, "demo", "1.1")["done"] is False  # waiting for the other direction
+    result = sync.sync_from_files().changes[0]
+    assert (result.to_store, result.to_files) == (["task 1.1"], [])
+    assert [r.state for r in sync.status()] == ["in_sync"]
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+
+def test_an_archived_change_is_the_same_change(sync: OpenSpecSync, top: Path) -> None:
+    changes = top / "openspec/changes"
+    (changes / "archive").mkdir(exist_ok=True)
+    (changes / "demo").rename(changes / "archive" / "2026-12-04-demo")
+    result = sync.sync().changes[0]
+    assert result.change == "demo" and result.state != "deleted"
+    record = sync.show("demo")
+    assert record["status"] == "archived" and record["archived_on"] == "2026-12-04"
+    assert record["folder"] == "openspec/changes/archive/2026-12-04-demo"
+    assert len(record["tasks"]) == 3
+    # Still editable where it now lives.
+    sync.set_task("demo", "1.1", done=True)
+    assert "- [x] 1.1" in (changes / "archive/2026-12-04-demo/tasks.md").read_text()
+
+
+def test_openspec_archive_keeps_the_change(openspec: OpenSpec) -> None:
+    write_changes(openspec.project, {"all-done": CHANGES["all-done"]})
+    git(openspec.project, "init", "-q", "-b", "main")
+    with Store.open(openspec.project) as store:
+        OpenSpecSync.init(store)
+        service = OpenSpecSync(store)
+        service.sync()
+        openspec.run("archive", "all-done", "--yes")
+        service.sync()
+        record = service.show("all-done")
+        assert record["status"] == "archived"
+        assert record["folder"].startswith("openspec/changes/archive/")
+        assert store.collection(CHANGES_COLLECTION).count() == 1
+
+
+def test_a_deleted_folder_leaves_a_tombstone_and_its_history(sync: OpenSpecSync, top: Path) -> None:
+    sync.store.collection(TASKS).put({"id": "demo/1.1", "done": True}, merge=True)
+    shutil.rmtree(top / "openspec/changes/demo")
+    result = sync.sync().changes[0]
+    assert result.state == "deleted"
+    assert sync.store.collection(CHANGES_COLLECTION).get("demo") is None
+    assert sync.tasks("demo") == []
+    entries = sync.history("demo", limit=None)
+    assert entries[0]["units"] == ["deleted"] and len(entries) >= 2
+    assert '"done":true' in entries[0]["error"]  # the store's edit it dropped, kept here
+    lines = Path(sync.store.file_path(CHANGES_COLLECTION)).read_bytes().splitlines()
+    assert orjson.loads(lines[-1]).get("deleted") is True
+
+
+def test_a_missing_root_deletes_nothing(sync: OpenSpecSync, top: Path) -> None:
+    shutil.rmtree(top / "openspec")
+    report = sync.sync()
+    assert report.missing_roots == ["openspec"] and report.changes == []
+    assert sync.store.collection(CHANGES_COLLECTION).get("demo") is not None
+
+
+def test_history_keeps_its_retention(sync: OpenSpecSync, top: Path) -> None:
+    config = configs.load(sync.store.path)
+    config.history_limit = 3
+    configs.save(sync.store.path, config)
+    sync.config = configs.load(sync.store.path)
+    for n in range(6):
+        sync.set_task("demo", "1.1", done=n % 2 == 0)
+    assert sync.store.collection(HISTORY).count() == 3
+    assert [h["units"] for h in history(sync)] == [["task 1.1"]] * 3
+
+
+def test_replaced_files_are_backed_up_where_git_does_not_see_them(
+    sync: OpenSpecSync, top: Path
+) -> None:
+    config = configs.load(sync.store.path)
+    config.backups = 2
+    configs.save(sync.store.path, config)
+    sync.config = configs.load(sync.store.path)
+    for n in range(4):
+        sync.set_task("demo", "1.1", done=n % 2 == 0)
+    backups = list((Path(sync.store.path) / BACKUPS_NAME).rglob("*"))
+    copies = [p for p in backups if p.is_file()]
+    assert len(copies) == 2 and all(p.name.endswith("-tasks.md") for p in copies)
+    assert not list((top / "openspec/changes/demo").glob("*.bak"))
+    status = git(top, "status", "--porcelain", "--ignored", "--", ".taskstore")
+    assert BACKUPS_NAME in status and "!!" in status  # ignored, not untracked
+
+
+def test_files_are_written_before_records(sync: OpenSpecSync, top: Path) -> None:
+    """A sync killed between the two leaves the file as the store wanted: the next sync
+    sees both sides equal (not a reversal). Simulated by writing the file by hand."""
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    (top / "openspec/changes/demo/tasks.md").write_text(TASKS_MD.replace("- [ ] 1.2", "- [x] 1.2"))
+    result = sync.sync().changes[0]
+    assert result.conflicts == [] and result.to_files == [] and result.to_store == []
+    assert task(sync, "demo", "1.2")["synced"] == {"done": True, "text": "1.2 Second"}
+
+
+# --- git: hooks and clones ------------------------------------------------------------------
+
+
+def _tick(path: Path, number: str) -> None:
+    path.write_text(path.read_text().replace(f"- [ ] {number}", f"- [x] {number}"))
+
+
+@pytest.mark.slow
+def test_two_clones_through_a_bare_remote(tmp_path: Path) -> None:
+    """One clone ticks tasks in the file, the other through the store: different tasks
+    merge; the same task edited both ways is a reported conflict; nothing is lost; after
+    pull and sync both clones agree. The hooks sync after git and before each commit."""
+    a = new_repo(tmp_path / "a")
+    make_change(a, **{"tasks.md": TASKS_MD + "- [ ] 1.4 Fourth\n"})
+    ok(_cli(a, "openspec", "init"))
+    commit_all(a, "openspec change")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", "remote.git")
+    git(a, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    git(a, "push", "-q", "-u", "origin", "main")
+    git(tmp_path, "clone", "-q", str(tmp_path / "remote.git"), "b")
+    b = tmp_path / "b"
+    ok(_cli(b, "init"))
+    tasks_a = a / "openspec/changes/demo/tasks.md"
+    tasks_b = b / "openspec/changes/demo/tasks.md"
+
+    # Different tasks: a ticks 1.1 in the file, b ticks 1.2 through the store.
+    _tick(tasks_a, "1.1")
+    git(a, "commit", "-qam", "tick 1.1 in the file")  # pre-commit syncs and stages records
+    assert _task(a, "1.1")["done"] is True
+    git(a, "push", "-q")
+    ok(_cli(b, "openspec", "done", "demo", "1.2"))
+    commit_all(b, "tick 1.2 through the store")
+    ok(run_git(b, "pull", "-q", "--no-rebase", "--no-edit"))  # post-merge syncs
+    for key in ("1.1", "1.2"):
+        assert _task(b, key)["done"] is True
+        assert f"- [x] {key}" in tasks_b.read_text()
+    assert _states(b) == ["in_sync"]
+    git(b, "push", "-q")
+    ok(run_git(a, "pull", "-q", "--no-rebase", "--no-edit"))
+    assert tasks_a.read_bytes() == tasks_b.read_bytes()
+    assert [_task(a, k)["done"] for k in ("1.1", "1.2", "1.3", "1.4")] == [True] * 3 + [False]
+    assert _states(a) == ["in_sync"]
+
+    # The same task: a rewords 1.4 in the file, b ticks it through the store.
+    tasks_a.write_text(tasks_a.read_text().replace("1.4 Fourth", "1.4 Fourth, reworded"))
+    git(a, "commit", "-qam", "reword 1.4")
+    git(a, "push", "-q")
+    ok(_cli(b, "openspec", "done", "demo", "1.4"))
+    commit_all(b, "tick 1.4")
+    pulled = run_git(b, "pull", "--no-rebase", "--no-edit")
+    assert pulled.code != 0 and "tasks.md" in pulled.out + pulled.err  # git reports it
+    status = _cli(b, "openspec", "status", "--json")
+    row = orjson.loads(status.out)["changes"][0]
+    assert row["state"] == "error" and "conflict markers" in row["error"]
+    merged = _task(b, "1.4")  # the records merged field by field: both edits are there
+    assert (merged["done"], merged["text"]) == (True, "1.4 Fourth, reworded")
+    text = tasks_b.read_text()
+    assert "- [x] 1.4 Fourth" in text and "- [ ] 1.4 Fourth, reworded" in text
+    # Resolved by hand as both meant; the commit's hook syncs, and the clones agree.
+    resolved = text.split("<<<<<<<")[0] + "- [x] 1.4 Fourth, reworded\n"
+    tasks_b.write_text(resolved)
+    commit_all(b, "merge")
+    assert _states(b) == ["in_sync"]
+    git(b, "push", "-q")
+    ok(run_git(a, "pull", "-q", "--no-rebase", "--no-edit"))
+    assert tasks_a.read_bytes() == tasks_b.read_bytes()
+    assert _states(a) == ["in_sync"]
+    assert _task(a, "1.4")["done"] is True
+
+
+def _cli(repo: Path, *args: str) -> Any:
+    from testing.inprocess import cli
+
+    return cli(*args, cwd=repo)
+
+
+def _task(repo: Path, key: str) -> dict[str, Any]:
+    with Store.open(repo) as store:
+        found = store.collection(TASKS).get(f"demo/{key}")
+    assert found is not None
+    return found
+
+
+def _states(repo: Path) -> list[str]:
+    result = _cli(repo, "openspec", "status", "--json")
+    return [row["state"] for row in orjson.loads(result.out)["changes"]]
+
+
+def test_tasks_md_merges_line_by_line_when_only_lines_were_replaced() -> None:
+    """Adjacent ticks, which git's text merge calls one conflicting hunk, merge; a line
+    both sides changed differently, or lines added, go back to git's merge."""
+    from git_taskstore.openspec.linemerge import merge_lines
+
+    base = b"- [ ] 1.1 a\r\n- [ ] 1.2 b\r\n- [ ] 1.3 c"
+    ours = base.replace(b"[ ] 1.1", b"[x] 1.1")
+    theirs = base.replace(b"[ ] 1.2", b"[x] 1.2")
+    assert merge_lines(base, ours, theirs) == b"- [x] 1.1 a\r\n- [x] 1.2 b\r\n- [ ] 1.3 c"
+    assert merge_lines(base, ours, ours) == ours
+    assert merge_lines(base, ours, base.replace(b"1.1 a", b"1.1 z")) is None
+    assert merge_lines(base, ours, base + b"\n- [ ] 1.4 d") is None
