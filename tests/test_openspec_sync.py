@@ -510,3 +510,17 @@ def test_tasks_md_merges_line_by_line_when_only_lines_were_replaced() -> None:
     assert merge_lines(base, ours, ours) == ours
     assert merge_lines(base, ours, base.replace(b"1.1 a", b"1.1 z")) is None
     assert merge_lines(base, ours, base + b"\n- [ ] 1.4 d") is None
+
+
+def test_a_task_only_the_store_has_is_appended_to_the_file(
+    sync: OpenSpecSync, top: Path
+) -> None:
+    sync.store.collection(TASKS).put(
+        {"id": "demo/1.9", "change": "demo", "key": "1.9", "text": "1.9 New", "done": True}
+    )
+    result = sync.sync().changes[0]
+    assert result.to_files == ["task 1.9"]
+    assert (top / "openspec/changes/demo/tasks.md").read_text() == TASKS_MD + "- [x] 1.9 New\n"
+    assert task(sync, "demo", "1.9")["synced"] == {"done": True, "text": "1.9 New"}
+    assert task(sync, "demo", "1.9")["position"] == 3
+    assert [r.state for r in sync.status()] == ["in_sync"]
