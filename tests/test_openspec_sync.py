@@ -512,9 +512,7 @@ def test_tasks_md_merges_line_by_line_when_only_lines_were_replaced() -> None:
     assert merge_lines(base, ours, base + b"\n- [ ] 1.4 d") is None
 
 
-def test_a_task_only_the_store_has_is_appended_to_the_file(
-    sync: OpenSpecSync, top: Path
-) -> None:
+def test_a_task_only_the_store_has_is_appended_to_the_file(sync: OpenSpecSync, top: Path) -> None:
     sync.store.collection(TASKS).put(
         {"id": "demo/1.9", "change": "demo", "key": "1.9", "text": "1.9 New", "done": True}
     )
@@ -524,3 +522,43 @@ def test_a_task_only_the_store_has_is_appended_to_the_file(
     assert task(sync, "demo", "1.9")["synced"] == {"done": True, "text": "1.9 New"}
     assert task(sync, "demo", "1.9")["position"] == 3
     assert [r.state for r in sync.status()] == ["in_sync"]
+
+
+def _age(folder: Path, seconds: float = 60.0) -> None:
+    """Files and folders dated a minute back, as a checkout made a while ago (a folder
+    changed within two seconds of a sync counts as moved: the sweep's racy rule)."""
+    import os
+    import time
+
+    then = time.time() - seconds
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_the_sweep_finds_what_changed_since_the_last_sync(sync: OpenSpecSync, top: Path) -> None:
+    """Mutations caught: folders' stats not compared (a new spec file missed); the store's
+    side not checked; a deleted change not reported."""
+    make_change(top, "other")
+    _age(top / "openspec")
+    sync.sync()
+    assert sync.changed_since_last_sync() == []
+    assert not sync.needs_sync()
+    spec = top / "openspec/changes/demo/specs/auth/spec.md"
+    spec.parent.mkdir(parents=True)
+    spec.write_text("## ADDED Requirements\n### Requirement: Login\nIt SHALL log in.\n")
+    assert sync.changed_since_last_sync() == ["demo"]  # found through specs/'s mtime
+    sync.sync()
+    _age(top / "openspec")
+    sync.sync()
+    assert sync.changed_since_last_sync() == []
+    (top / "openspec/changes/other/tasks.md").write_text(TASKS_MD.replace("[ ] 1.1", "[x] 1.1"))
+    assert sync.changed_since_last_sync() == ["other"]
+    sync.sync()
+    sync.store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    assert "demo" in sync.changed_since_last_sync()
+    sync.sync()
+    shutil.rmtree(top / "openspec/changes/other")
+    # demo's folder was written a moment ago: listed again (racy), harmlessly.
+    assert "other" in sync.changed_since_last_sync()
+    make_change(top, "third")
+    assert "third" in sync.changed_since_last_sync()

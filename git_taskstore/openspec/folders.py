@@ -225,10 +225,58 @@ def _spec_files(path: str, rel: str, found: list[str], folder: str) -> None:
 def stat_files(top: str, folder: str, names: list[str]) -> dict[str, tuple[int, int, int]]:
     """One lstat per file: what the sweep compares to the last sync's."""
     stats = {}
+    base = f"{top}/{folder}/"
     for name in names:
-        found = _lstat(os.path.join(top, folder, name))
+        found = _lstat(base + name)
         if found is not None:
             stats[name] = (found.st_mtime_ns, found.st_size, found.st_ino)
+    return stats
+
+
+def dir_stats(top: str, folder: str) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, inode) of a change folder and of every folder under its specs/, taken
+    before they are listed: a file added, removed or renamed in one of them moves its
+    mtime, so a sweep that finds them all unmoved need not list them again."""
+    stats: dict[str, tuple[int, int]] = {}
+    base = f"{top}/{folder}"
+    for rel, path in ((".", base), ("specs", f"{base}/specs")):
+        found = _lstat(path)
+        if found is None or not stat.S_ISDIR(found.st_mode):
+            continue
+        stats[rel] = (found.st_mtime_ns, found.st_ino)
+        if rel == "specs":
+            _spec_dirs(path, "specs", stats)
+    return stats
+
+
+def _spec_dirs(path: str, rel: str, stats: dict[str, tuple[int, int]]) -> None:
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                found = entry.stat(follow_symlinks=False)
+                stats[f"{rel}/{entry.name}"] = (found.st_mtime_ns, found.st_ino)
+                _spec_dirs(entry.path, f"{rel}/{entry.name}", stats)
+
+
+def stat_dirs(top: str, folder: str, rels: list[str]) -> dict[str, tuple[int, int]]:
+    """dir_stats of the folders named, without listing any."""
+    stats = {}
+    for rel in rels:
+        found = _lstat(f"{top}/{folder}" if rel == "." else f"{top}/{folder}/{rel}")
+        if found is not None and stat.S_ISDIR(found.st_mode):
+            stats[rel] = (found.st_mtime_ns, found.st_ino)
+    return stats
+
+
+def root_stats(top: str, roots: list[str]) -> dict[str, tuple[int, int] | None]:
+    """(mtime_ns, inode) of each root's changes/ and changes/archive/: unmoved, the set of
+    change folders is what the last scan found."""
+    stats: dict[str, tuple[int, int] | None] = {}
+    for root in roots:
+        for rel in (f"{root}/changes", f"{root}/changes/{ARCHIVE}"):
+            found = _lstat(f"{top}/{rel}")
+            ok = found is not None and stat.S_ISDIR(found.st_mode)
+            stats[rel] = (found.st_mtime_ns, found.st_ino) if ok and found else None
     return stats
 
 

@@ -39,10 +39,12 @@ from .folders import (
     FolderError,
     Skipped,
     Snapshot,
-    file_names,
+    dir_stats,
     read_change,
     replace_file,
+    root_stats,
     scan,
+    stat_dirs,
     stat_files,
 )
 from .mirror import CHANGES, HISTORY, SECTIONS, TASKS, Parsed, parse_change, task_id, task_record
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 TRIGGERS = ("watcher", "periodic", "store_edit", "manual", "hook")
 DIRECTIONS = ("files_to_store", "store_to_files")
 STATE_NAME = "openspec.state"  # untracked: the stat of each file at its last sync
+RACY_NS = 2_000_000_000  # folders changed this close to a sync are listed again
 BACKUPS_NAME = "openspec-backups"  # untracked: copies of the files a sync replaced
 
 SAME, TO_STORE, TO_FILES, CONFLICT = "same", "to_store", "to_files", "conflict"
@@ -313,6 +316,7 @@ class OpenSpecSync:
         if only is not None:
             wanted = (wanted or set()) | set(only)
         with self.store.locked():
+            roots = root_stats(self.top, self.config.roots)
             folders, skipped, missing = scan(self.top, self.config.roots)
             by_id = {f.change: f for f in folders}
             records = {
@@ -338,6 +342,8 @@ class OpenSpecSync:
                 if not dry_run:
                     run.flush_history()
             if not dry_run:
+                run.state["roots"] = _jsonable(roots)
+                run.state["folders"] = {f.change: f.folder for f in folders}
                 run.save_state(wanted is None and direction is None)
         return SyncReport(run.results, skipped, missing)
 
@@ -358,27 +364,44 @@ class OpenSpecSync:
 
     def changed_since_last_sync(self) -> list[str]:
         """Changes whose files differ (by lstat) from their last sync, or whose records the
-        store changed since: what a periodic sweep syncs. One lstat per file."""
+        store changed since: what a periodic sweep syncs.
+
+        Where the folders have not moved since the last sync (their mtime and inode, the
+        roots' changes/ folders included), nothing is listed: one lstat per file and per
+        folder. A folder changed within RACY_NS of that sync counts as moved, as git
+        treats a file changed in the second it was indexed.
+        """
         state = _load_state(self.store.path)
-        folders, _, missing = scan(self.top, self.config.roots)
-        seen = state.get("files", {})
-        found = []
-        present = set()
-        for where in folders:
-            present.add(where.change)
-            try:
-                names = file_names(self.top, where.folder)
-            except OSError:
-                found.append(where.change)
+        fresh_before = int(state.get("saved_at") or 0) - RACY_NS
+        recorded_roots = state.get("roots")
+        roots = root_stats(self.top, self.config.roots)
+        if recorded_roots == _jsonable(roots) and _settled(roots.values(), fresh_before):
+            folders: dict[str, str] = dict(state.get("folders") or {})
+            missing = [r for r in self.config.roots if roots.get(f"{r}/changes") is None]
+        else:
+            found, _, missing = scan(self.top, self.config.roots)
+            folders = {f.change: f.folder for f in found}
+        seen = state.get("files") or {}
+        changed = []
+        for change, folder in folders.items():
+            entry = seen.get(change)
+            if not isinstance(entry, dict) or entry.get("folder") != folder:
+                changed.append(change)
                 continue
-            stats = {k: list(v) for k, v in stat_files(self.top, where.folder, names).items()}
-            if seen.get(where.change) != {"folder": where.folder, "files": stats}:
-                found.append(where.change)
+            dirs = entry.get("dirs") or {}
+            now_dirs = stat_dirs(self.top, folder, list(dirs))
+            if (
+                _jsonable(now_dirs) != dirs
+                or not _settled(now_dirs.values(), fresh_before)
+                or _jsonable(stat_files(self.top, folder, list(entry.get("files") or {})))
+                != entry.get("files")
+            ):
+                changed.append(change)
         if not missing:
-            found += [c for c in seen if c not in present]
+            changed += [c for c in seen if c not in folders]
         if _store_signature(self.store) != state.get("store"):
-            found += [c for c in self._store_edited() if c not in found]
-        return sorted(set(found))
+            changed += [c for c in self._store_edited() if c not in changed]
+        return sorted(set(changed))
 
     def needs_sync(self) -> bool:
         """Whether a file or the store's OpenSpec records changed since the last sync of
@@ -476,6 +499,7 @@ class _Run:
         record: dict[str, Any] | None,
         tasks: dict[str, dict[str, Any]],
     ) -> None:
+        dirs = dir_stats(self.top, where.folder)  # before the listing: see dir_stats
         snapshot = read_change(self.top, where.folder)
         parsed = parse_change(where, snapshot)
         synced = (record or {}).get("synced") or {}
@@ -530,7 +554,9 @@ class _Run:
             kept=kept,
             snapshot=texts,
         )
-        self._remember(where, texts)
+        if texts is not snapshot:  # its own writes moved the folder's mtime
+            dirs = dir_stats(self.top, where.folder)
+        self._remember(where, texts, dirs)
 
     def _decide(self, result: ChangeResult, unit: str, f: object, s: object, b: object) -> str:
         decision = decide(f, s, b, self.winner)
@@ -778,9 +804,12 @@ class _Run:
             for old in collection.list(sort="id", limit=excess):
                 collection.delete(old["id"])
 
-    def _remember(self, where: ChangeFolder, snapshot: Snapshot) -> None:
+    def _remember(
+        self, where: ChangeFolder, snapshot: Snapshot, dirs: dict[str, tuple[int, int]]
+    ) -> None:
         self.state.setdefault("files", {})[where.change] = {
             "folder": where.folder,
+            "dirs": _jsonable(dirs),
             "files": {k: list(v) for k, v in sorted(snapshot.stats.items())},
         }
 
@@ -789,6 +818,7 @@ class _Run:
         the lock, its writes applied), the stat of the store's files: the sweep compares
         both to tell what changed since."""
         self.state["store"] = _store_signature(self.store) if whole else None
+        self.state["saved_at"] = time.time_ns()
         _save_state(self.store.path, self.state)
 
 
@@ -818,6 +848,17 @@ def _encode(text: str, original: bytes | None, shown: str) -> bytes:
                 "into it: fix its encoding"
             ) from None
     return text.encode("utf-8")
+
+
+def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
+    """Stats as the state file gives them back: tuples become lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in stats.items()}
+
+
+def _settled(stats: Iterable[Any], before_ns: int) -> bool:
+    """No folder of these changed so close to the last sync that a later change could
+    share its mtime."""
+    return all(s is None or s[0] < before_ns for s in stats)
 
 
 def _load_state(store_dir: str) -> dict[str, Any]:

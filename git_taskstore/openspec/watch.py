@@ -1,11 +1,16 @@
 """``git taskstore watch``: keep OpenSpec folders and the store in sync as either changes.
 
 A thread waits on file events (the ``watchfiles`` library: inotify, FSEvents or
-ReadDirectoryChanges under it) for the OpenSpec roots and the store folder; bursts are
-debounced into one sync of the changes they touched. A periodic sweep syncs what the
-events missed. The watcher reacts to its own writes not at all: a sync that writes a file
-or a record leaves both sides equal, so the sync their events start finds nothing to do,
-and its own store writes are told apart by the store files' stat.
+ReadDirectoryChanges under it) for the OpenSpec roots and the store folder. A burst of
+events is synced once it has been quiet for the debounce time (or, if it goes on, every
+few seconds), as one sync of the changes it touched. Once its watches are in place (at
+the start, and after a root appeared, vanished or was replaced) the watcher syncs what
+changed while nothing watched; a periodic sweep syncs what the events missed.
+
+The watcher reacts to its own writes not at all: a sync that writes a file or a record
+leaves both sides equal, so the sync their events would start finds nothing to do and
+says nothing; its own store writes are told apart by the store files' stat, taken under
+the store's lock right after it wrote them.
 
 One watcher runs per work tree: it holds ``.taskstore/openspec-watch.lock``, which is
 also how ``status`` tells whether one is running.
@@ -18,11 +23,11 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskstoreError
-from .folders import ARCHIVED
+from .folders import ARCHIVED, plain_dir
 from .mirror import CHANGES, TASKS
 from .service import ChangeResult, OpenSpecSync, _store_signature
 
@@ -31,12 +36,16 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "openspec-watch.lock"
 DEBOUNCE_MS = 100
+STEP_MS = 50  # how often watchfiles looks at its stop event, and groups raw events
+MAX_WAIT_S = 2.0  # a burst that goes on is synced at least this often (or 5 debounces)
 SWEEP_S = 30.0
 SWEEP_LIMIT = 50  # changes one sweep syncs at most
 RECENT_S = 30.0  # a change synced this recently is left to the next sweep
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+JOIN_S = 5.0  # how long a stop waits for the watching thread to finish its sync
 
 Emit = Callable[[dict[str, Any]], None]
+Identity = tuple[int, int] | None  # a root's (st_dev, st_ino); None: missing
 
 
 def running(store_dir: str) -> int | None:
@@ -108,7 +117,12 @@ class Watcher:
         self.stop = threading.Event()
         self.last_synced: dict[str, float] = {}  # change -> monotonic time of its last sync
         self.own_store_signature: list[Any] | None = None
-        self._restart = threading.Event()  # set when a root appears or vanishes
+        self.started = threading.Event()  # set once the first sync is done, watches in place
+        self._restart = threading.Event()  # set when a root appears, vanishes or is replaced
+        self._watched: dict[str, Identity] = {}  # each root as the running watch saw it
+        self._syncing = threading.RLock()  # one sync at a time: the watch thread or the sweep
+        self._emitting = threading.Lock()  # one event line at a time
+        self._thread: threading.Thread | None = None
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -118,41 +132,41 @@ class Watcher:
         try:
             self._loop()
         except KeyboardInterrupt:
-            self.stop.set()
+            pass
         finally:
             self.stop.set()
+            if self._thread is not None:
+                self._thread.join(JOIN_S)  # it sees the stop within a step, or its sync ends
             claim.release()
             self._event("watch_stopped")
 
     def _loop(self) -> None:
-        self._event("watch_started", roots=self.service.config.roots)
-        self._sync(None, "periodic")  # what changed while nobody watched
         failures = 0
         next_sweep = time.monotonic() + self.sweep_s
         while not self.stop.is_set():
             crashed: list[BaseException] = []
             ended = threading.Event()
-            thread = threading.Thread(
+            self._restart.clear()
+            self._thread = threading.Thread(
                 target=self._guarded, args=(crashed, ended), name="openspec-watch", daemon=True
             )
-            thread.start()
-            # Blocking waits: woken by the thread ending, a stop, or the next sweep.
+            self._thread.start()
+            # Blocking waits: woken by the thread ending (a stop, a restart, a crash) or by
+            # the next sweep.
             while not ended.wait(timeout=max(0.0, next_sweep - time.monotonic())):
-                if self.stop.is_set():
-                    break
-                self.sweep()
+                if self.started.is_set() and not self.stop.is_set():
+                    self.sweep()
                 next_sweep = time.monotonic() + self.sweep_s
                 if self._roots_changed():
                     self._restart.set()  # watch the roots as they are now
-            thread.join()
+            self._thread.join()
             if crashed and not self.stop.is_set():
                 delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
                 failures += 1
                 self._event("watcher_error", error=_describe(crashed[0]), retry_in_s=delay)
                 self.stop.wait(delay)
-            else:
+            elif not crashed:
                 failures = 0
-            self._restart.clear()
 
     def _guarded(self, crashed: list[BaseException], ended: threading.Event) -> None:
         try:
@@ -162,41 +176,78 @@ class Watcher:
         finally:
             ended.set()
 
-    def _paths(self) -> list[str]:
-        paths = [self.store.path]
-        self._present = []
+    def _roots(self) -> dict[str, Identity]:
+        """Each root's identity now: a folder that is replaced (a checkout deletes and
+        re-creates it) is another folder, its old watch deaf to the new one."""
+        found: dict[str, Identity] = {}
         for root in self.service.config.roots:
-            path = os.path.join(self.service.top, root)
-            if os.path.isdir(path) and not os.path.islink(path):
-                paths.append(path)
-                self._present.append(root)
-            else:
-                self._event("warning", message=f"OpenSpec root {root}/ is missing; retrying")
-        return paths
+            identity = None
+            if plain_dir(self.service.top, root):
+                with contextlib.suppress(OSError):
+                    info = os.lstat(os.path.join(self.service.top, root))
+                    identity = (info.st_dev, info.st_ino)
+            found[root] = identity
+        return found
 
     def _roots_changed(self) -> bool:
-        present = [
-            r for r in self.service.config.roots if os.path.isdir(os.path.join(self.service.top, r))
-        ]
-        return present != getattr(self, "_present", present)
+        return self._roots() != self._watched
+
+    def _paths(self) -> list[str]:
+        self._watched = self._roots()
+        paths = [self.store.path]
+        for root, identity in self._watched.items():
+            if identity is None:
+                self._event("warning", message=f"OpenSpec root {root}/ is missing; retrying")
+            else:
+                paths.append(os.path.join(self.service.top, root))
+        return paths
 
     def _watch(self) -> None:
         import watchfiles
 
-        stop = _AnyEvent(self.stop, self._restart)
+        quiet_s = self.debounce_ms / 1000
+        longest_s = max(MAX_WAIT_S, 5 * quiet_s)
+        pending: set[str] = set()
+        first = last = 0.0
+        ready = False
+        # rust_timeout with yield_on_timeout: an empty batch when nothing happened for a
+        # debounce (or a step): the first one says the watches are in place, the later
+        # ones end a burst's quiet time. watchfiles' own grouping (debounce, step) only
+        # gathers the raw events of one moment; its debounce is no quiet time.
         for batch in watchfiles.watch(
             *self._paths(),
             watch_filter=self._wanted,
-            debounce=self.debounce_ms,
-            stop_event=stop,
-            rust_timeout=0,
+            debounce=STEP_MS,
+            step=STEP_MS,
+            stop_event=_AnyEvent(self.stop, self._restart),
+            rust_timeout=max(self.debounce_ms, STEP_MS),
+            yield_on_timeout=True,
             raise_interrupt=False,
         ):
-            changes, store_touched = self._affected({path for _, path in batch})
-            if store_touched and _store_signature(self.store) != self.own_store_signature:
-                changes |= set(self.service.changed_since_last_sync())
-            if changes:
-                self._sync(sorted(changes), "watcher")
+            now = time.monotonic()
+            if not ready:
+                ready = True
+                self._catch_up()
+            if batch:
+                pending.update(path for _, path in batch)
+                last = now
+                first = first or now
+            if pending and (now - last >= quiet_s or now - first >= longest_s):
+                paths, pending, first = pending, set(), 0.0
+                changes, store_touched = self._affected(paths)
+                if changes or store_touched:
+                    self._sync(changes, "watcher")
+            if self._roots_changed():
+                return  # run() watches the roots as they are now, and catches up
+
+    def _catch_up(self) -> None:
+        """Sync what changed while nothing watched; the first time, every change."""
+        if self.started.is_set():
+            self._sync_changed("periodic", recent_s=0.0)
+            return
+        self._sync(None, "periodic")
+        self.started.set()
+        self._event("watch_started", roots=self.service.config.roots)
 
     def _wanted(self, change: Any, path: str) -> bool:
         store = self.store.path
@@ -233,40 +284,57 @@ class Watcher:
 
     def sweep(self) -> None:
         """Sync what the events missed: at most sweep_limit changes, none synced lately."""
-        try:
-            candidates = self.service.changed_since_last_sync()
-        except (TaskstoreError, OSError) as exc:
-            self._event("sync_failed", change=None, error=str(exc), trigger="periodic")
-            return
-        now = time.monotonic()
-        due = [c for c in candidates if now - self.last_synced.get(c, -1e9) >= self.recent_s]
-        if due:
-            self._sync(due[: self.sweep_limit], "periodic")
+        self._sync_changed("periodic", recent_s=self.recent_s, limit=self.sweep_limit)
 
-    def _sync(self, changes: list[str] | None, trigger: str) -> None:
-        try:
-            if changes is not None:
-                # Only changes with something to do are announced: the events of the
-                # watcher's own writes find both sides equal.
-                changes = [
-                    r.change
-                    for r in self.service.sync(only=changes, dry_run=True).changes
-                    if r.state != "in_sync" or r.error
-                ]
-                if not changes:
-                    return
-            for change in changes or []:
-                self._event("sync_started", change=change, trigger=trigger)
-            report = self.service.sync(only=changes, trigger=trigger)
-        except (TaskstoreError, OSError) as exc:
-            self._event("sync_failed", change=None, error=str(exc), trigger=trigger)
+    def _sync_changed(self, trigger: str, *, recent_s: float, limit: int | None = None) -> None:
+        with self._syncing:
+            try:
+                candidates = self.service.changed_since_last_sync()
+            except (TaskstoreError, OSError) as exc:
+                self._event("sync_failed", change=None, error=str(exc), trigger=trigger)
+                return
+            now = time.monotonic()
+            due = [c for c in candidates if now - self.last_synced.get(c, -1e9) >= recent_s]
+            if due:
+                self._sync(due[:limit], trigger)
+
+    def _sync(self, changes: Iterable[str] | None, trigger: str) -> None:
+        """Sync the changes (None: all) that have something to do, announcing each; and,
+        if another process wrote the store since this watcher's last sync, the changes
+        whose records it edited."""
+        with self._syncing:
+            try:
+                with self.store.locked():  # no other writer between the syncs and the stat
+                    report = self._sync_locked(changes, trigger)
+            except (TaskstoreError, OSError) as exc:
+                self._event("sync_failed", change=None, error=str(exc), trigger=trigger)
+                return
+        if report is None:
             return
-        finally:
-            self.own_store_signature = _store_signature(self.store)
         now = time.monotonic()
         for result in report.changes:
             self.last_synced[result.change] = now
             self._report(result, trigger)
+
+    def _sync_locked(self, changes: Iterable[str] | None, trigger: str) -> Any:
+        wanted = None if changes is None else set(changes)
+        if wanted is not None and _store_signature(self.store) != self.own_store_signature:
+            # Written by someone else since this watcher's last sync (its event may be on
+            # its way: then it finds the signature its own and nothing to do).
+            wanted |= set(self.service.changed_since_last_sync())
+        try:
+            # Only changes with something to do are announced and synced: the events of
+            # the watcher's own writes find both sides equal.
+            dry = self.service.sync(only=None if wanted is None else sorted(wanted), dry_run=True)
+            todo = [r.change for r in dry.changes if r.state != "in_sync" or r.error]
+            if not todo and wanted is not None:
+                return None
+            for change in todo:
+                self._event("sync_started", change=change, trigger=trigger)
+            # A sync of every change also records the store's stat for the git hooks.
+            return self.service.sync(only=None if wanted is None else todo, trigger=trigger)
+        finally:
+            self.own_store_signature = _store_signature(self.store)
 
     def _report(self, result: ChangeResult, trigger: str) -> None:
         base = {"change": result.change, "trigger": trigger}
@@ -297,7 +365,8 @@ class Watcher:
             )
 
     def _event(self, name: str, **fields: Any) -> None:
-        self.emit({"event": name, "at": time.time_ns() // 1_000_000, **fields})
+        with self._emitting:
+            self.emit({"event": name, "at": time.time_ns() // 1_000_000, **fields})
 
 
 class _AnyEvent:
