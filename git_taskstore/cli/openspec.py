@@ -222,6 +222,10 @@ def status(change: str | None, store_dir: str | None, as_json: bool) -> int:
             for r in rows
         ]
         print_table(table, ["change", "state", "tasks", "last sync", "problem"])
+        # The table cuts a long cell: each error in full, the reason being at its end.
+        for r in rows:
+            if r["error"]:
+                click.echo(f"{r['change']}: error: {_one_line(r['error'])}")
     else:
         click.echo("no OpenSpec change found")
     click.echo(f"watcher: running (pid {watcher})" if watcher else "watcher: not running")
@@ -245,7 +249,7 @@ def history(change: str | None, limit: int, store_dir: str | None, as_json: bool
         return 0
     rows = [
         {
-            "at": e.get("at"),
+            "at": format_ms(e["at"]) if isinstance(e.get("at"), int) else e.get("at"),
             "change": e.get("change"),
             "direction": e.get("direction"),
             "trigger": e.get("trigger"),
@@ -274,6 +278,10 @@ def resolve(change: str, winner: str | None, store_dir: str | None, as_json: boo
     if as_json:
         emit_json(result.to_dict())
         return _code([result])
+    if result.error and not result.resolved:
+        # Nothing settled (the folder cannot be read, say): one error line, as any failure.
+        click.echo(f"error: {change}: {_one_line(result.error)}", err=True)
+        return 1
     if not result.resolved:
         click.echo(f"{change}: no conflict to resolve")
     else:
@@ -283,16 +291,29 @@ def resolve(change: str, winner: str | None, store_dir: str | None, as_json: boo
     return _code([result])
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).splitlines())
+
+
 def _set_task(change: str, task: str, done: bool, store_dir: str | None, as_json: bool) -> int:
     with _service(store_dir) as service:
         result = service.set_task(change, task, done=done)
     if as_json:
         emit_json(result.to_dict())
         return _code([result])
-    if result.conflicts or result.error:
-        _print_results([result])
+    if result.error:  # the file cannot be read or written, or a value is refused
+        click.echo(f"error: {change}: {_one_line(result.error)}", err=True)
         return 1
-    click.echo(f"{change} {task}: {'done' if done else 'not done'}")
+    units = [c["unit"] for c in result.conflicts]
+    if f"task {task.strip()}" not in units:  # written, even if another unit conflicts
+        click.echo(f"{change} {task}: {'done' if done else 'not done'}")
+    if units:
+        click.echo(
+            f"error: {change}: CONFLICT on {', '.join(units)} (resolve with `git taskstore "
+            f"openspec resolve {change} --files-wins|--store-wins`)",
+            err=True,
+        )
+        return 1
     return 0
 
 
@@ -365,7 +386,9 @@ def show(change: str, with_files: bool, store_dir: str | None, as_json: bool) ->
     if as_json:
         emit_json(record)
         return 0
-    click.echo(f"{record['id']}: {record.get('title')}  [{record.get('status')}]")
+    # A change whose files were never read (a sync error from the start) has neither.
+    title = record.get("title") or record["id"]
+    click.echo(f"{record['id']}: {title}  [{record.get('status') or 'not synced'}]")
     click.echo(f"folder: {record.get('folder')}")
     for name in ("why", "what_changes", "impact"):
         if record.get(name):

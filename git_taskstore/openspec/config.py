@@ -64,7 +64,10 @@ def load(store_dir: str) -> Config:
     roots = data.get("roots", ["openspec"])
     if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
         raise TaskstoreError(f'{shown}: "roots" should be a list of folder names')
-    config = Config([check_root(r) for r in roots])
+    try:
+        config = Config([check_root(r) for r in roots])
+    except TaskstoreError as exc:
+        raise TaskstoreError(f"{shown}: {exc}") from None
     for key in ("history_limit", "backups"):
         value = data.get(key, getattr(config, key))
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:

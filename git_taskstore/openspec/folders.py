@@ -372,14 +372,18 @@ def replace_file(
 def _backup(backups: str, folder: str, name: str, data: bytes, keep: int) -> None:
     if keep <= 0:
         return
-    if os.path.islink(backups):  # committed by a stranger: never written through
-        os.unlink(backups)
     where = os.path.join(backups, folder.replace("/", "__"))
-    os.makedirs(where, exist_ok=True)
+    for path in (backups, where):
+        # A link here (committed with `git add -f` by a stranger) is never written through.
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+            os.unlink(path)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
     stem = name.replace("/", "__")
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
-    with open(os.path.join(where, f"{stamp}-{stem}"), "wb") as handle:
-        handle.write(data)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(os.path.join(where, f"{stamp}-{stem}"), flags, 0o644), "wb") as out:
+        out.write(data)
     kept = sorted(n for n in os.listdir(where) if n.endswith(f"-{stem}"))
     for old in kept[:-keep]:
         with contextlib.suppress(OSError):

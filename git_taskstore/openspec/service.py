@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import names
-from ..errors import NotFoundError, ValidationError
+from ..errors import NotFoundError, TaskstoreError, ValidationError
 from ..files import atomic_write
 from ..ids import new_id
 from ..records import Filter, Op
@@ -175,8 +175,8 @@ class OpenSpecSync:
 
         try:
             config = configs.load(store.path)
-        except configs.NotConfigured:
-            config = configs.Config()
+        except TaskstoreError:  # none yet, or unreadable: init writes good ones (never
+            config = configs.Config()  # through a link: the rename replaces the link)
         chosen = [check_root(r) for r in roots] or ["openspec"]
         config.roots = list(dict.fromkeys(chosen))
         configs.save(store.path, config)
@@ -480,6 +480,8 @@ class _Run:
                 if transient and attempt < attempts:
                     time.sleep(self.service.backoff_s * 2**attempt)
                     continue
+                # Nothing of this change was written: what the sync meant to move did not.
+                result.to_store, result.to_files, result.files_written = [], [], []
                 result.state, result.error, result.transient = "error", str(exc), transient
                 self._record_error(result, where, record)
             break
