@@ -224,6 +224,8 @@ def test_a_sync_that_finds_nothing_writes_nothing(sync: OpenSpecSync, top: Path)
     sizes = {p.name: p.stat().st_size for p in store_dir.glob("*.jsonl")}
     for _ in range(3):
         assert [r.state for r in sync.sync().changes] == ["in_sync"]
+        # The same bytes with a new mtime, as a checkout leaves them: no change either.
+        _age(top / "openspec", seconds=_ + 5)
     assert {p.name: p.stat().st_size for p in store_dir.glob("*.jsonl")} == sizes
 
 
@@ -562,3 +564,33 @@ def test_the_sweep_finds_what_changed_since_the_last_sync(sync: OpenSpecSync, to
     assert "other" in sync.changed_since_last_sync()
     make_change(top, "third")
     assert "third" in sync.changed_since_last_sync()
+
+
+@pytest.mark.slow
+def test_the_hooks_keep_each_commit_in_agreement(tmp_path: Path) -> None:
+    """pre-commit syncs and stages what it wrote, both ways; a checkout of a branch with
+    other ticks finds its files and records in sync (no false conflict)."""
+    repo = new_repo(tmp_path / "repo")
+    make_change(repo)
+    ok(_cli(repo, "openspec", "init"))
+    commit_all(repo, "openspec change")
+    # A file edit, staged alone: the commit carries the records too.
+    _tick(repo / "openspec/changes/demo/tasks.md", "1.1")
+    git(repo, "add", "openspec/changes/demo/tasks.md")
+    git(repo, "commit", "-q", "-m", "tick")
+    committed = git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
+    assert '"id":"demo/1.1"' in committed.splitlines()[-1]
+    assert '"done":true' in committed.splitlines()[-1]
+    assert git(repo, "status", "--porcelain") == ""
+    # A store edit that no sync wrote out: the commit carries the file too.
+    git(repo, "checkout", "-q", "-b", "other")
+    with Store.open(repo) as store:
+        store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "store edit")
+    assert "- [x] 1.2" in git(repo, "show", "HEAD:openspec/changes/demo/tasks.md")
+    assert git(repo, "status", "--porcelain") == ""
+    # Back and forth between the branches: each side's files and records agree.
+    for branch, done in (("main", False), ("other", True), ("main", False)):
+        git(repo, "checkout", "-q", branch)
+        assert _states(repo) == ["in_sync"]
+        assert _task(repo, "1.2")["done"] is done

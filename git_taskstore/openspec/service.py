@@ -691,6 +691,10 @@ class _Run:
             self.now if result.to_files else old.get("store_changed_at")
         )
         wanted_change["synced_at"] = old.get("synced_at")
+        if old.get("hashes") == parsed.fields["hashes"] and "files_changed_at" in old:
+            # The same bytes with another mtime (a checkout, a clone): not a change, and
+            # no write that would leave the store's files modified after every checkout.
+            wanted_change["files_changed_at"] = old["files_changed_at"]
         # Files the store had another text of, not counting those this sync wrote.
         old_hashes = old.get("hashes") or {}
         written = {f"{where.folder}/{n}" for n in parsed.fields["hashes"]} & set(
