@@ -108,14 +108,21 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     files and records that agree."""
     if not os.path.lexists(os.path.join(store_dir, "openspec.json")):
         return
-    from .openspec.mirror import CHANGES, HISTORY, TASKS
+    from .openspec import CHANGES, HISTORY, TASKS, config, state
+
+    # PERF: stat alone tells whether anything moved; most commits and checkouts touch
+    # no OpenSpec file and no OpenSpec record, and then the store is not opened.
+    try:
+        roots = config.load(store_dir).roots
+    except Exception:
+        roots = None  # the sync below reports what is wrong with the settings
+    if roots is not None and not state.needs_sync(store_dir, os.path.dirname(store_dir), roots):
+        return
     from .openspec.service import OpenSpecSync
     from .store import Store
 
     with Store.open_dir(store_dir, create=False) as store:
         service = OpenSpecSync(store)
-        if not service.needs_sync():
-            return
         before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY)}
         report = service.sync(trigger="hook")
         grown = [

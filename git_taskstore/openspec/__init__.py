@@ -1,1 +1,8 @@
 """OpenSpec change folders mirrored in the store: parsing, editing, sync and the watcher."""
+
+from __future__ import annotations
+
+# The collections the sync writes (names here: the hooks need them without the parser).
+CHANGES = "openspec_changes"
+TASKS = "openspec_tasks"
+HISTORY = "openspec_sync_history"

@@ -8,30 +8,48 @@ relative to the folder that holds the store (the top of the work tree).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
-import orjson
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
-from .folders import check_root
+from .state import loads
 
 CONFIG_NAME = "openspec.json"
 DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_BACKUPS = 20
 
 
+def check_root(root: str) -> str:
+    """A root as the config keeps it: relative, "/"-separated, inside the top."""
+    cleaned = root.replace(os.sep, "/").strip("/")
+    parts = cleaned.split("/")
+    if not cleaned or os.path.isabs(root) or any(p in ("", ".", "..") for p in parts):
+        raise TaskstoreError(
+            f"OpenSpec root {root!r} must be a folder inside the work tree, "
+            "given relative to its top (e.g. openspec)"
+        )
+    return cleaned
+
+
 class NotConfigured(TaskstoreError):
     """The store has no OpenSpec settings yet."""
 
 
-@dataclass
 class Config:
-    roots: list[str] = field(default_factory=lambda: ["openspec"])
-    history_limit: int = DEFAULT_HISTORY_LIMIT  # sync history records kept
-    backups: int = DEFAULT_BACKUPS  # copies kept of each file the sync replaced
+    """The settings. A plain class: the hooks read them, and dataclasses costs 8 ms."""
+
+    def __init__(
+        self,
+        roots: list[str] | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+        backups: int = DEFAULT_BACKUPS,
+    ) -> None:
+        self.roots = roots if roots is not None else ["openspec"]
+        self.history_limit = history_limit  # sync history records kept
+        self.backups = backups  # copies kept of each file the sync replaced
 
     def to_json(self) -> bytes:
+        import orjson
+
         data = {"roots": self.roots, "history_limit": self.history_limit, "backups": self.backups}
         return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
 
@@ -52,12 +70,12 @@ def load(store_dir: str) -> Config:
         raise TaskstoreError(f"{shown} is a symbolic link; run `git taskstore openspec init`")
     try:
         with open(path, "rb") as handle:
-            data = orjson.loads(handle.read(1 << 16))
+            data = loads(handle.read(1 << 16))
     except FileNotFoundError:
         raise NotConfigured(
             "OpenSpec sync is not set up in this store: run `git taskstore openspec init`"
         ) from None
-    except (OSError, orjson.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise TaskstoreError(f"{shown} cannot be read ({exc}); fix it or re-run init") from None
     if not isinstance(data, dict):
         raise TaskstoreError(f"{shown} should hold a JSON object; re-run `openspec init`")

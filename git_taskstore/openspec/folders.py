@@ -94,18 +94,6 @@ def plain_dir(top: str, rel: str) -> bool:
     return True
 
 
-def check_root(root: str) -> str:
-    """A root as the config keeps it: relative, "/"-separated, inside the top."""
-    cleaned = root.replace(os.sep, "/").strip("/")
-    parts = cleaned.split("/")
-    if not cleaned or os.path.isabs(root) or any(p in ("", ".", "..") for p in parts):
-        raise TaskstoreError(
-            f"OpenSpec root {root!r} must be a folder inside the work tree, "
-            "given relative to its top (e.g. openspec)"
-        )
-    return cleaned
-
-
 def scan(top: str, roots: list[str]) -> tuple[list[ChangeFolder], list[Skipped], list[str]]:
     """Every change folder under the roots; folders that are not synced; missing roots.
 
@@ -222,17 +210,6 @@ def _spec_files(path: str, rel: str, found: list[str], folder: str) -> None:
                     )
 
 
-def stat_files(top: str, folder: str, names: list[str]) -> dict[str, tuple[int, int, int]]:
-    """One lstat per file: what the sweep compares to the last sync's."""
-    stats = {}
-    base = f"{top}/{folder}/"
-    for name in names:
-        found = _lstat(base + name)
-        if found is not None:
-            stats[name] = (found.st_mtime_ns, found.st_size, found.st_ino)
-    return stats
-
-
 def dir_stats(top: str, folder: str) -> dict[str, tuple[int, int]]:
     """(mtime_ns, inode) of a change folder and of every folder under its specs/, taken
     before they are listed: a file added, removed or renamed in one of them moves its
@@ -256,28 +233,6 @@ def _spec_dirs(path: str, rel: str, stats: dict[str, tuple[int, int]]) -> None:
                 found = entry.stat(follow_symlinks=False)
                 stats[f"{rel}/{entry.name}"] = (found.st_mtime_ns, found.st_ino)
                 _spec_dirs(entry.path, f"{rel}/{entry.name}", stats)
-
-
-def stat_dirs(top: str, folder: str, rels: list[str]) -> dict[str, tuple[int, int]]:
-    """dir_stats of the folders named, without listing any."""
-    stats = {}
-    for rel in rels:
-        found = _lstat(f"{top}/{folder}" if rel == "." else f"{top}/{folder}/{rel}")
-        if found is not None and stat.S_ISDIR(found.st_mode):
-            stats[rel] = (found.st_mtime_ns, found.st_ino)
-    return stats
-
-
-def root_stats(top: str, roots: list[str]) -> dict[str, tuple[int, int] | None]:
-    """(mtime_ns, inode) of each root's changes/ and changes/archive/: unmoved, the set of
-    change folders is what the last scan found."""
-    stats: dict[str, tuple[int, int] | None] = {}
-    for root in roots:
-        for rel in (f"{root}/changes", f"{root}/changes/{ARCHIVE}"):
-            found = _lstat(f"{top}/{rel}")
-            ok = found is not None and stat.S_ISDIR(found.st_mode)
-            stats[rel] = (found.st_mtime_ns, found.st_ino) if ok and found else None
-    return stats
 
 
 def read_file(top: str, folder: str, name: str) -> tuple[bytes, tuple[int, int, int]]:

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from . import CHANGES, HISTORY, TASKS
 from .folders import ChangeFolder, Snapshot
 from .parse import (
     OpenSpecParseError,
@@ -22,9 +23,7 @@ from .parse import (
     parse_tasks,
 )
 
-CHANGES = "openspec_changes"
-TASKS = "openspec_tasks"
-HISTORY = "openspec_sync_history"
+__all__ = ["CHANGES", "HISTORY", "TASKS", "Parsed", "parse_change", "task_id", "task_record"]
 
 # Proposal sections the store edits: record field -> the heading in proposal.md.
 SECTIONS = {"why": "Why", "what_changes": "What Changes", "impact": "Impact"}

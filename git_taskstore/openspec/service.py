@@ -29,10 +29,10 @@ import orjson
 
 from .. import names
 from ..errors import NotFoundError, TaskstoreError, ValidationError
-from ..files import atomic_write
 from ..ids import new_id
 from ..records import Filter, Op
 from . import config as configs
+from . import state
 from .edit import set_section, set_task
 from .folders import (
     ChangeFolder,
@@ -42,10 +42,7 @@ from .folders import (
     dir_stats,
     read_change,
     replace_file,
-    root_stats,
     scan,
-    stat_dirs,
-    stat_files,
 )
 from .mirror import CHANGES, HISTORY, SECTIONS, TASKS, Parsed, parse_change, task_id, task_record
 from .parse import OpenSpecParseError, parse_tasks
@@ -55,8 +52,6 @@ if TYPE_CHECKING:
 
 TRIGGERS = ("watcher", "periodic", "store_edit", "manual", "hook")
 DIRECTIONS = ("files_to_store", "store_to_files")
-STATE_NAME = "openspec.state"  # untracked: the stat of each file at its last sync
-RACY_NS = 2_000_000_000  # folders changed this close to a sync are listed again
 BACKUPS_NAME = "openspec-backups"  # untracked: copies of the files a sync replaced
 
 SAME, TO_STORE, TO_FILES, CONFLICT = "same", "to_store", "to_files", "conflict"
@@ -171,13 +166,11 @@ class OpenSpecSync:
     @staticmethod
     def init(store: Store, roots: Iterable[str] = ("openspec",)) -> configs.Config:
         """Record the OpenSpec roots in the store's committed settings; return them."""
-        from .folders import check_root
-
         try:
             config = configs.load(store.path)
         except TaskstoreError:  # none yet, or unreadable: init writes good ones (never
             config = configs.Config()  # through a link: the rename replaces the link)
-        chosen = [check_root(r) for r in roots] or ["openspec"]
+        chosen = [configs.check_root(r) for r in roots] or ["openspec"]
         config.roots = list(dict.fromkeys(chosen))
         configs.save(store.path, config)
         _ignore_local_files(store.path)
@@ -316,7 +309,7 @@ class OpenSpecSync:
         if only is not None:
             wanted = (wanted or set()) | set(only)
         with self.store.locked():
-            roots = root_stats(self.top, self.config.roots)
+            roots = state.root_stats(self.top, self.config.roots)
             folders, skipped, missing = scan(self.top, self.config.roots)
             by_id = {f.change: f for f in folders}
             records = {
@@ -342,7 +335,7 @@ class OpenSpecSync:
                 if not dry_run:
                     run.flush_history()
             if not dry_run:
-                run.state["roots"] = _jsonable(roots)
+                run.state["roots"] = state.jsonable(roots)
                 run.state["folders"] = {f.change: f.folder for f in folders}
                 run.save_state(wanted is None and direction is None)
         return SyncReport(run.results, skipped, missing)
@@ -363,53 +356,19 @@ class OpenSpecSync:
     # --- the sweep -------------------------------------------------------------------------
 
     def changed_since_last_sync(self) -> list[str]:
-        """Changes whose files differ (by lstat) from their last sync, or whose records the
-        store changed since: what a periodic sweep syncs.
-
-        Where the folders have not moved since the last sync (their mtime and inode, the
-        roots' changes/ folders included), nothing is listed: one lstat per file and per
-        folder. A folder changed within RACY_NS of that sync counts as moved, as git
-        treats a file changed in the second it was indexed.
-        """
-        state = _load_state(self.store.path)
-        fresh_before = int(state.get("saved_at") or 0) - RACY_NS
-        recorded_roots = state.get("roots")
-        roots = root_stats(self.top, self.config.roots)
-        if recorded_roots == _jsonable(roots) and _settled(roots.values(), fresh_before):
-            folders: dict[str, str] = dict(state.get("folders") or {})
-            missing = [r for r in self.config.roots if roots.get(f"{r}/changes") is None]
-        else:
-            found, _, missing = scan(self.top, self.config.roots)
-            folders = {f.change: f.folder for f in found}
-        seen = state.get("files") or {}
-        changed = []
-        for change, folder in folders.items():
-            entry = seen.get(change)
-            if not isinstance(entry, dict) or entry.get("folder") != folder:
-                changed.append(change)
-                continue
-            dirs = entry.get("dirs") or {}
-            now_dirs = stat_dirs(self.top, folder, list(dirs))
-            if (
-                _jsonable(now_dirs) != dirs
-                or not _settled(now_dirs.values(), fresh_before)
-                or _jsonable(stat_files(self.top, folder, list(entry.get("files") or {})))
-                != entry.get("files")
-            ):
-                changed.append(change)
-        if not missing:
-            changed += [c for c in seen if c not in folders]
-        if _store_signature(self.store) != state.get("store"):
+        """Changes whose files or folders moved (by lstat) since their last sync, or whose
+        records the store changed since: what a periodic sweep syncs. Nothing is listed
+        where no folder moved (see state.py): one lstat per file and per folder."""
+        last = state.load(self.store.path)
+        changed = state.moved(self.top, self.config.roots, last)
+        if state.store_signature(self.store.path) != last.get("store"):
             changed += [c for c in self._store_edited() if c not in changed]
         return sorted(set(changed))
 
     def needs_sync(self) -> bool:
         """Whether a file or the store's OpenSpec records changed since the last sync of
-        every change: what the git hooks ask before they sync."""
-        state = _load_state(self.store.path)
-        return _store_signature(self.store) != state.get("store") or bool(
-            self.changed_since_last_sync()
-        )
+        every change: what the git hooks ask."""
+        return state.needs_sync(self.store.path, self.top, self.config.roots)
 
     def _store_edited(self) -> list[str]:
         edited = set()
@@ -451,7 +410,7 @@ class _Run:
         self.missing_roots = missing_roots
         self.results: list[ChangeResult] = []
         self.history: list[dict[str, Any]] = []
-        self.state = _load_state(self.store.path)
+        self.state = state.load(self.store.path)
         self.now = now_ms()
         # History ids sort in the order written: time-ordered across runs, a counter within.
         self.id_base = new_id("sync-")
@@ -815,7 +774,7 @@ class _Run:
     ) -> None:
         self.state.setdefault("files", {})[where.change] = {
             "folder": where.folder,
-            "dirs": _jsonable(dirs),
+            "dirs": state.jsonable(dirs),
             "files": {k: list(v) for k, v in sorted(snapshot.stats.items())},
         }
 
@@ -823,9 +782,9 @@ class _Run:
         """Keep each synced file's stat, and, after a sync of every change both ways (under
         the lock, its writes applied), the stat of the store's files: the sweep compares
         both to tell what changed since."""
-        self.state["store"] = _store_signature(self.store) if whole else None
+        self.state["store"] = state.store_signature(self.store.path) if whole else None
         self.state["saved_at"] = time.time_ns()
-        _save_state(self.store.path, self.state)
+        state.save(self.store.path, self.state)
 
 
 def _state(moved: dict[str, bool], conflicts: list[dict[str, Any]], problems: list[str]) -> str:
@@ -854,48 +813,6 @@ def _encode(text: str, original: bytes | None, shown: str) -> bytes:
                 "into it: fix its encoding"
             ) from None
     return text.encode("utf-8")
-
-
-def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
-    """Stats as the state file gives them back: tuples become lists."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in stats.items()}
-
-
-def _settled(stats: Iterable[Any], before_ns: int) -> bool:
-    """No folder of these changed so close to the last sync that a later change could
-    share its mtime."""
-    return all(s is None or s[0] < before_ns for s in stats)
-
-
-def _load_state(store_dir: str) -> dict[str, Any]:
-    path = os.path.join(store_dir, STATE_NAME)
-    if os.path.islink(path):
-        return {}
-    try:
-        with open(path, "rb") as handle:
-            data = orjson.loads(handle.read())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _save_state(store_dir: str, state: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        path = os.path.join(store_dir, STATE_NAME)
-        if os.path.islink(path):
-            os.unlink(path)
-        atomic_write(path, orjson.dumps(state))
-
-
-def _store_signature(store: Store) -> list[Any]:
-    found = []
-    for name in (CHANGES, TASKS):
-        try:
-            info = os.stat(store.file_path(name))
-            found.append([name, info.st_mtime_ns, info.st_size, info.st_ino])
-        except OSError:
-            found.append([name, None])
-    return found
 
 
 def _ignore_local_files(store_dir: str) -> None:
