@@ -12,6 +12,7 @@ time things), as a subprocess with ``--json`` and the arguments of the size:
     bench_hooks     --runs 3 --records 1000            its own defaults (20 runs, 100,000 records)
     bench_history   --commits 100                      its own defaults (1,000 commits)
     bench_openspec  --changes 100                      its own defaults (1,000 changes)
+    bench_openspec_watch --rounds 5 --idle-seconds 1   its own defaults (20 rounds, 5 s idle)
     (any other)     its own defaults                   its own defaults
 
 small takes a few seconds a script; default takes minutes. The table has one row per
@@ -49,6 +50,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
     "bench_hooks": {"small": ["--runs", "3", "--records", "1000"], "default": []},
     "bench_history": {"small": ["--commits", "100"], "default": []},
     "bench_openspec": {"small": ["--changes", "100"], "default": []},
+    "bench_openspec_watch": {"small": ["--rounds", "5", "--idle-seconds", "1"], "default": []},
 }
 TIMEOUT_S = {"small": 600.0, "default": 3600.0}
 STDERR_TAIL = 15  # lines of a failed script's stderr kept for the report

@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskstoreError
+from . import CHANGES, TASKS
 from .folders import ARCHIVED, plain_dir
-from .mirror import CHANGES, TASKS
-from .service import ChangeResult, OpenSpecSync, _store_signature
+from .service import ChangeResult, OpenSpecSync, SyncReport
+from .state import store_signature
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -155,7 +156,10 @@ class Watcher:
             # the next sweep.
             while not ended.wait(timeout=max(0.0, next_sweep - time.monotonic())):
                 if self.started.is_set() and not self.stop.is_set():
-                    self.sweep()
+                    try:
+                        self.sweep()
+                    except Exception as exc:  # the next sweep tries again
+                        self._event("watcher_error", error=_describe(exc), retry_in_s=self.sweep_s)
                 next_sweep = time.monotonic() + self.sweep_s
                 if self._roots_changed():
                     self._restart.set()  # watch the roots as they are now
@@ -207,6 +211,8 @@ class Watcher:
 
         quiet_s = self.debounce_ms / 1000
         longest_s = max(MAX_WAIT_S, 5 * quiet_s)
+        paths = self._paths()
+        roots = set(paths[1:])
         pending: set[str] = set()
         first = last = 0.0
         ready = False
@@ -215,7 +221,7 @@ class Watcher:
         # ones end a burst's quiet time. watchfiles' own grouping (debounce, step) only
         # gathers the raw events of one moment; its debounce is no quiet time.
         for batch in watchfiles.watch(
-            *self._paths(),
+            *paths,
             watch_filter=self._wanted,
             debounce=STEP_MS,
             step=STEP_MS,
@@ -232,9 +238,14 @@ class Watcher:
                 pending.update(path for _, path in batch)
                 last = now
                 first = first or now
+                if not roots.isdisjoint(pending):
+                    # A root itself was deleted or moved: its watch is deaf to the folder
+                    # now at its path, which may well have the same inode. Watch anew; the
+                    # catch-up then syncs what the pending events were about.
+                    return
             if pending and (now - last >= quiet_s or now - first >= longest_s):
-                paths, pending, first = pending, set(), 0.0
-                changes, store_touched = self._affected(paths)
+                touched, pending, first = pending, set(), 0.0
+                changes, store_touched = self._affected(touched)
                 if changes or store_touched:
                     self._sync(changes, "watcher")
             if self._roots_changed():
@@ -309,24 +320,26 @@ class Watcher:
             except (TaskstoreError, OSError) as exc:
                 self._event("sync_failed", change=None, error=str(exc), trigger=trigger)
                 return
-        if report is None:
-            return
-        now = time.monotonic()
-        for result in report.changes:
-            self.last_synced[result.change] = now
-            self._report(result, trigger)
+            if report is None:
+                return
+            now = time.monotonic()
+            for result in report.changes:
+                self.last_synced[result.change] = now
+                self._report(result, trigger)
 
-    def _sync_locked(self, changes: Iterable[str] | None, trigger: str) -> Any:
+    def _sync_locked(self, changes: Iterable[str] | None, trigger: str) -> SyncReport | None:
         wanted = None if changes is None else set(changes)
-        if wanted is not None and _store_signature(self.store) != self.own_store_signature:
+        if wanted is not None and store_signature(self.store.path) != self.own_store_signature:
             # Written by someone else since this watcher's last sync (its event may be on
             # its way: then it finds the signature its own and nothing to do).
             wanted |= set(self.service.changed_since_last_sync())
         try:
+            if wanted is not None and not wanted:
+                return None  # the events of the watcher's own store writes
             # Only changes with something to do are announced and synced: the events of
             # the watcher's own writes find both sides equal.
             dry = self.service.sync(only=None if wanted is None else sorted(wanted), dry_run=True)
-            todo = [r.change for r in dry.changes if r.state != "in_sync" or r.error]
+            todo = [r.change for r in dry.changes if self._news(r, first=wanted is None)]
             if not todo and wanted is not None:
                 return None
             for change in todo:
@@ -334,7 +347,18 @@ class Watcher:
             # A sync of every change also records the store's stat for the git hooks.
             return self.service.sync(only=None if wanted is None else todo, trigger=trigger)
         finally:
-            self.own_store_signature = _store_signature(self.store)
+            self.own_store_signature = store_signature(self.store.path)
+
+    def _news(self, result: ChangeResult, *, first: bool) -> bool:
+        """Whether a dry run found something to sync or to tell: not a change in sync, nor
+        (but at the first sync) one whose only news is the conflict it already recorded,
+        which every later write to the store would otherwise announce again."""
+        if result.state == "in_sync" and not result.error:
+            return False
+        if first or result.state != "conflict" or result.to_store or result.to_files:
+            return True
+        record = self.store.collection(CHANGES).get(result.change) or {}
+        return bool(record.get("conflicts") != result.conflicts)
 
     def _report(self, result: ChangeResult, trigger: str) -> None:
         base = {"change": result.change, "trigger": trigger}
