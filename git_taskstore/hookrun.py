@@ -104,24 +104,26 @@ def sync_store(store_dir: str) -> int:
 
 def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     """Sync the OpenSpec folders the store mirrors (if it mirrors any) after git changed
-    them; with ``repo`` (pre-commit), stage what the sync wrote, so that a commit holds
-    files and records that agree."""
-    if not os.path.lexists(os.path.join(store_dir, "openspec.json")):
-        return
+    them; with ``repo`` (pre-commit), first make sure the sync reads what the commit will
+    hold, then stage what it wrote: a commit holds files and records that agree."""
     from .openspec import CHANGES, HISTORY, TASKS, config, state
 
+    if not config.exists(store_dir):
+        return
+    top = os.path.dirname(store_dir)
     # PERF: stat alone tells whether anything moved; most commits and checkouts touch
     # no OpenSpec file and no OpenSpec record, and then the store is not opened.
-    try:
-        roots = config.load(store_dir).roots
-    except Exception:
-        roots = None  # the sync below reports what is wrong with the settings
-    if roots is not None and not state.needs_sync(store_dir, os.path.dirname(store_dir), roots):
+    roots = config.load(store_dir).roots
+    if not state.needs_sync(store_dir, top, roots):
+        return
+    if repo is not None and not _commit_holds_the_work_tree(repo, top, roots):
         return
     from .openspec.service import OpenSpecSync
     from .store import Store
 
-    with Store.open_dir(store_dir, create=False) as store:
+    # Not debounced, whatever the environment says: what the sync writes must be in the
+    # files when they are staged.
+    with Store.open_dir(store_dir, create=False, debounce_ms=0) as store:
         service = OpenSpecSync(store)
         before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY)}
         report = service.sync(trigger="hook")
@@ -142,13 +144,45 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
             _say("warning", f"OpenSpec change {result.change}: {result.error}")
     if repo is None:
         return
-    written = [os.path.join(repo.top, p) for r in report.changes for p in r.files_written]
+    written = [os.path.join(top, p) for r in report.changes for p in r.files_written]
     paths = [p for p in written + grown if os.path.exists(p)]
     if paths:
         from . import git
 
         git.run_git("add", "--", *paths, cwd=repo.top)
         _say("note", f"OpenSpec sync: staged {len(paths)} file(s) it wrote")
+
+
+def _commit_holds_the_work_tree(repo: Repo, top: str, roots: list[str]) -> bool:
+    """Whether the commit will hold the OpenSpec files as the work tree has them: then a
+    sync reads what is committed, and staging what it writes adds nothing else. Not so
+    for a commit of named paths (git commits a temporary index) or with unstaged edits
+    or untracked files under the roots: the sync is left to the next commit, said."""
+    from . import git
+
+    index = os.path.basename(os.environ.get("GIT_INDEX_FILE", ""))
+    if index.startswith("next-index"):
+        _say("note", "OpenSpec not synced for a commit of named paths; `git commit` syncs it")
+        return False
+    folders = [os.path.relpath(os.path.join(top, r), repo.top) for r in roots]
+    status = git.run_git("status", "--porcelain", "-z", "--", *folders, cwd=repo.top)
+    entries = iter(status.stdout.decode("utf-8", "replace").split("\0"))
+    unstaged = []
+    for entry in entries:
+        if entry[:1] in ("R", "C"):
+            next(entries, None)  # the path it was renamed or copied from
+        if len(entry) > 3 and entry[1] != " ":  # the work tree differs from the index
+            unstaged.append(entry[3:])
+    if not unstaged:
+        return True
+    more = f" and {len(unstaged) - 3} more" if len(unstaged) > 3 else ""
+    shown = ", ".join(unstaged[:3]) + more
+    _say(
+        "warning",
+        f"OpenSpec files not staged ({shown}): records not synced into this commit; "
+        "stage them, or run `git taskstore openspec sync`",
+    )
+    return False
 
 
 def _size(path: str) -> int:
@@ -166,11 +200,14 @@ def pre_commit(store_dir: str) -> int:
     if repo is None:
         return 0
     prefix = os.path.relpath(store_dir, repo.top).replace(os.sep, "/")
-    if _is_store(store_dir):
-        sync_openspec(store_dir, repo)
     # PERF: the store is opened only to export pending writes; most commits have none.
     if _is_store(store_dir) and has_pending(store_dir):
         flush_pending(repo, store_dir, prefix)
+    if _is_store(store_dir):
+        try:
+            sync_openspec(store_dir, repo)
+        except Exception as exc:  # the check of the staged files below must still run
+            _say("warning", f"OpenSpec sync skipped: {type(exc).__name__}: {exc}")
     paths = [p for p in git.staged_files(repo, prefix) if p.endswith(".jsonl")]
     if not paths:
         return 0
@@ -316,7 +353,10 @@ def run_for(store_dir: str, hook: str, args: Sequence[str]) -> int:
         return pre_push(store_dir)
     if not (hook == "post-checkout" and checkout_left_store_alone(store_dir, args)):
         sync_store(store_dir)
-    sync_openspec(store_dir)
+    try:
+        sync_openspec(store_dir)
+    except Exception as exc:  # said, and git goes on
+        _say("warning", f"OpenSpec sync skipped: {type(exc).__name__}: {exc}")
     return 0
 
 

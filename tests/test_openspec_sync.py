@@ -594,3 +594,79 @@ def test_the_hooks_keep_each_commit_in_agreement(tmp_path: Path) -> None:
         git(repo, "checkout", "-q", branch)
         assert _states(repo) == ["in_sync"]
         assert _task(repo, "1.2")["done"] is done
+
+
+def _hooked(tmp_path: Path, store: str = ".taskstore") -> Path:
+    """A repository with hooks, a change, its records, all committed."""
+    repo = init_repo(tmp_path / "repo")
+    ok(_cli(repo, "init", "--store", store))
+    base = (repo / store).parent
+    make_change(base)
+    ok(_cli(repo, "openspec", "init", "--store", store))
+    commit_all(repo, "openspec change")
+    return repo
+
+
+@pytest.mark.slow
+def test_a_broken_openspec_sync_does_not_skip_the_commit_guard(tmp_path: Path) -> None:
+    """The pre-commit hook still refuses a staged JSONL file with conflict markers when
+    the OpenSpec sync cannot run (here: a root outside the work tree in the settings)."""
+    repo = _hooked(tmp_path)
+    (repo / ".taskstore/openspec.json").write_text('{"roots": ["../elsewhere"]}')
+    with open(repo / ".taskstore/openspec_tasks.jsonl", "a") as handle:
+        handle.write('<<<<<<< ours\n{"id":"a"}\n=======\n{"id":"b"}\n>>>>>>> theirs\n')
+    git(repo, "add", "-A")
+    refused = run_git(repo, "commit", "-q", "-m", "bad")
+    assert refused.code == 1 and "OpenSpec sync skipped" in refused.err
+    assert "commit refused" in refused.err
+
+
+@pytest.mark.slow
+def test_pre_commit_does_not_sync_what_the_commit_will_not_hold(tmp_path: Path) -> None:
+    """Unstaged edits under the roots: nothing synced, staged or written (said); a commit
+    of named paths: the same."""
+    repo = _hooked(tmp_path)
+    tasks_md = repo / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text(TASKS_MD.replace("1.3 Third", "1.3 Third WIP"))  # not staged
+    with Store.open(repo) as store:
+        store.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    (repo / "other.txt").write_text("x")
+    git(repo, "add", "other.txt")
+    done = run_git(repo, "commit", "-q", "-m", "other")
+    assert done.code == 0 and "not staged" in done.err
+    assert "WIP" not in git(repo, "show", "HEAD:openspec/changes/demo/tasks.md")
+    assert "WIP" in tasks_md.read_text() and "- [ ] 1.2" in tasks_md.read_text()
+    # Staged, the next commit syncs both ways and holds the result.
+    git(repo, "add", "-A")
+    ok(run_git(repo, "commit", "-q", "-m", "all"))
+    committed = git(repo, "show", "HEAD:openspec/changes/demo/tasks.md")
+    assert "- [x] 1.2" in committed and "WIP" in committed
+    assert git(repo, "status", "--porcelain") == ""
+    # A commit of named paths (git's temporary index): not synced, and nothing left staged.
+    with Store.open(repo) as store:
+        store.collection(TASKS).put({"id": "demo/1.1", "done": True}, merge=True)
+    (repo / "other.txt").write_text("y")
+    named = run_git(repo, "commit", "-q", "-m", "named", "--", "other.txt")
+    assert named.code == 0 and "named paths" in named.err
+    assert "- [ ] 1.1" in git(repo, "show", "HEAD:openspec/changes/demo/tasks.md")
+
+
+@pytest.mark.slow
+def test_pre_commit_stages_the_right_files_of_a_store_in_a_subfolder(tmp_path: Path) -> None:
+    repo = _hooked(tmp_path, "sub/.taskstore")
+    with Store.open(repo / "sub") as store:
+        store.collection(TASKS).put({"id": "demo/1.1", "done": True}, merge=True)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "tick")
+    assert "- [x] 1.1" in git(repo, "show", "HEAD:sub/openspec/changes/demo/tasks.md")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_pre_commit_stages_the_sync_s_writes_in_debounced_mode(tmp_path: Path) -> None:
+    repo = _hooked(tmp_path)
+    _tick(repo / "openspec/changes/demo/tasks.md", "1.1")
+    git(repo, "add", "-A")
+    env = {"TASKSTORE_DEBOUNCE_MS": "500"}
+    ok(run_git(repo, "commit", "-q", "-m", "tick", env=env))
+    assert '"done":true' in git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
+    assert git(repo, "status", "--porcelain") == ""
