@@ -30,18 +30,25 @@ def text_merge(base: bytes, ours: bytes, theirs: bytes, path: str) -> bytes:
     The one text merge of the driver: for input that is not clean JSONL and for any
     internal error. pygit2 is imported here only: it costs more than the clean path.
     """
+    return text_merge_result(base, ours, theirs, path)[0]
+
+
+def text_merge_result(base: bytes, ours: bytes, theirs: bytes, path: str) -> tuple[bytes, bool]:
+    """text_merge, and whether it merged without a conflict (libgit2 says, not a search
+    for markers: a file may hold a marker-like line of its own)."""
     import tempfile
 
     import pygit2
 
-    def run(repo: pygit2.Repository) -> bytes:
+    def run(repo: pygit2.Repository) -> tuple[bytes, bool]:
         base_e, ours_e, theirs_e = (
             pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
             for data in (base, ours, theirs)
         )
         result = repo.merge_file_from_index(base_e, ours_e, theirs_e, use_deprecated=False)
         contents: str | bytes = result.contents
-        return contents.encode() if isinstance(contents, str) else contents
+        merged = contents.encode() if isinstance(contents, str) else contents
+        return merged, bool(result.automergeable)
 
     found = pygit2.discover_repository(os.getcwd())
     if found:
@@ -103,15 +110,17 @@ def merge_markdown(
     base: bytes, ours: bytes, theirs: bytes, path: str, marker_size: int
 ) -> tuple[int, bytes]:
     """An OpenSpec tasks.md (``openspec init`` declares the driver for them): line by line
-    when both sides only replaced lines, else git's text merge."""
+    when both sides only edited task lines, else git's text merge. (exit code, result)"""
     from .openspec.linemerge import merge_lines
 
     merged = merge_lines(base, ours, theirs)
     if merged is not None:
         return 0, merged
-    merged = fallback_merge(base, ours, theirs, path, marker_size)
-    marker = b"<" * marker_size + b" "
-    clean = not (merged.startswith(marker) or b"\n" + marker in merged)
+    try:
+        merged, clean = text_merge_result(base, ours, theirs, path)
+    except Exception as exc:
+        _say(f"{path}: text merge failed ({type(exc).__name__}: {exc}); both sides kept")
+        return 1, both_sides(ours, theirs, marker_size)
     return (0 if clean else 1), merged
 
 

@@ -512,6 +512,26 @@ def test_tasks_md_merges_line_by_line_when_only_lines_were_replaced() -> None:
     assert merge_lines(base, ours, ours) == ours
     assert merge_lines(base, ours, base.replace(b"1.1 a", b"1.1 z")) is None
     assert merge_lines(base, ours, base + b"\n- [ ] 1.4 d") is None
+    # Lines moved without changing the count (blank lines line up wrongly): git's merge.
+    base = b"## 1. Setup\n- [ ] 1.1 a\n- [ ] 1.2 b\n\n## 2. Build\n- [ ] 2.1 c\n\n"
+    ours = b"## 1. Setup\n- [ ] 1.1 a\n- [ ] 1.2 b\n## 2. Build\n- [ ] 2.1 c\n\n\n"
+    theirs = b"## 1. Setup\n- [ ] 1.1 a\n- [ ] 1.2 b\n\n## 2. Build\n\n- [ ] 2.1 c\n"
+    assert merge_lines(base, ours, theirs) is None
+
+
+def test_the_driver_says_a_conflict_in_tasks_md_whatever_the_marker_size() -> None:
+    """Mutation caught: cleanliness told by searching markers of the configured size."""
+    from git_taskstore.driver import merge_markdown
+
+    base = b"- [ ] 1.1 a\n- [ ] 1.2 b\n"
+    ours = b"- [x] 1.1 a\n- [ ] 1.2 b\n- [ ] 1.3\n"
+    theirs = b"- [ ] 1.1 a changed\n- [ ] 1.2 b\n"
+    for size in (7, 12):
+        code, merged = merge_markdown(base, ours, theirs, "tasks.md", size)
+        assert code == 1 and b"<<<<<<<" in merged
+    clean = b"<<<<<<< not a marker, a line of the file\n- [ ] 1.1 a\n"
+    code, merged = merge_markdown(clean, clean + b"x\n", b"y\n" + clean, "tasks.md", 7)
+    assert code == 0 and merged == b"y\n" + clean + b"x\n"
 
 
 def test_a_task_only_the_store_has_is_appended_to_the_file(sync: OpenSpecSync, top: Path) -> None:
