@@ -337,7 +337,7 @@ def floor_records(
         parsed = mirror.parse_change(where, _read_plain(base, _files_of(base)))
         units = []
         for key, task in parsed.tasks.items():
-            tasks.append(mirror.task_record(change, key, task))
+            tasks.append(mirror.task_record(change, key, task, len(units) + 1))
             units.append(f"task {key}")
         record: dict[str, Any] = {"id": change, **parsed.fields}
         record.update(parsed.sections)

@@ -472,7 +472,7 @@ def test_done_and_undone_write_only_the_box(repo: Path) -> None:
 def test_done_on_an_unknown_change_or_task(repo: Path) -> None:
     before = tree(repo)
     assert_fails(os_cli(repo, "done", "add-login", "9.9"), 1, "has no task '9.9'", "1.1, 1.2, 2.1")
-    assert_fails(os_cli(repo, "undone", "nope", "1.1"), 1, "change 'nope' has no task '1.1'")
+    assert_fails(os_cli(repo, "undone", "nope", "1.1"), 1, "no OpenSpec change 'nope'")
     assert_fails(os_cli(repo, "done", "add-login", "9.9", "--json"), 1, "has no task")
     assert tree(repo) == before
 

@@ -690,3 +690,79 @@ def test_pre_commit_stages_the_sync_s_writes_in_debounced_mode(tmp_path: Path) -
     ok(run_git(repo, "commit", "-q", "-m", "tick", env=env))
     assert '"done":true' in git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_store_only_task_is_appended_once(sync: OpenSpecSync, top: Path) -> None:
+    """A sync stopped after it appended the line but before the records (simulated by
+    appending it by hand) does not append it again; a change whose other file cannot be
+    written writes no file at all."""
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    sync.store.collection(TASKS).put(
+        {"id": "demo/extra", "change": "demo", "key": "extra", "text": "extra work", "done": False}
+    )
+    tasks_md.write_text(TASKS_MD + "- [ ] extra work\n")
+    sync.sync()
+    assert tasks_md.read_text().count("extra work") == 1
+    assert [t["text"] for t in sync.tasks("demo")].count("extra work") == 1
+    proposal = top / "openspec/changes/demo/proposal.md"
+    proposal.write_bytes(PROPOSAL.encode() + b"\xff\n")
+    sync.sync()
+    sync.store.collection(TASKS).put(
+        {"id": "demo/more", "change": "demo", "key": "more", "text": "more work", "done": False}
+    )
+    sync.store.collection(CHANGES_COLLECTION).put({"id": "demo", "impact": "Big."}, merge=True)
+    for _ in range(3):
+        result = sync.sync().changes[0]
+        assert result.state == "error" and "UTF-8" in (result.error or "")
+        assert result.files_written == [] and result.to_files == []
+    assert "more work" not in tasks_md.read_text()
+
+
+def test_tasks_without_a_number_are_known_by_their_text(sync: OpenSpecSync, top: Path) -> None:
+    """Not by their place: a task inserted above shifts no key. `#N` still names the
+    N-th task as `openspec instructions apply` does."""
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    tasks_md.write_text("- [ ] alpha\n- [ ] beta\n- [ ] alpha\n")
+    sync.sync()
+    keys = [t["key"] for t in sync.tasks("demo")]
+    assert [k[0] for k in keys] == ["~"] * 3 and keys[2] == keys[0] + ".2"
+    sync.set_task("demo", "#2", done=True)
+    assert tasks_md.read_text() == "- [ ] alpha\n- [x] beta\n- [ ] alpha\n"
+    tasks_md.write_text("- [ ] first\n" + tasks_md.read_text())
+    sync.sync()
+    assert [(t["text"], t["key"]) for t in sync.tasks("demo")][1:] == [
+        ("alpha", keys[0]),
+        ("beta", keys[1]),
+        ("alpha", keys[2]),
+    ]
+    assert [t["ordinal"] for t in sync.tasks("demo")] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_a_task_inserted_on_one_branch_and_one_ticked_on_another(tmp_path: Path) -> None:
+    """Found by review: with keys by position, the merge joined two tasks' fields and the
+    sync ticked the wrong one."""
+    a = new_repo(tmp_path / "a")
+    make_change(a, **{"tasks.md": "## Tasks\n- [ ] alpha\n- [ ] beta\n- [ ] gamma\n"})
+    ok(_cli(a, "openspec", "init"))
+    commit_all(a, "openspec change")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", "remote.git")
+    git(a, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    git(a, "push", "-q", "-u", "origin", "main")
+    git(tmp_path, "clone", "-q", str(tmp_path / "remote.git"), "b")
+    b = tmp_path / "b"
+    ok(_cli(b, "init"))
+    ok(_cli(a, "openspec", "done", "demo", "#3"))
+    commit_all(a, "tick gamma")
+    git(a, "push", "-q")
+    tasks_b = b / "openspec/changes/demo/tasks.md"
+    tasks_b.write_text(tasks_b.read_text().replace("- [ ] alpha", "- [ ] new first\n- [ ] alpha"))
+    commit_all(b, "insert a task")
+    ok(run_git(b, "pull", "-q", "--no-rebase", "--no-edit"))
+    assert tasks_b.read_text() == (
+        "## Tasks\n- [ ] new first\n- [ ] alpha\n- [ ] beta\n- [x] gamma\n"
+    )
+    assert _states(b) == ["in_sync"]
+    with Store.open(b) as store:
+        done = [t["text"] for t in store.collection(TASKS).list() if t["done"]]
+    assert done == ["gamma"]

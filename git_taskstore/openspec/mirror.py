@@ -8,6 +8,7 @@ last in sync (``synced``): the base that tells which side changed it since.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +30,21 @@ __all__ = ["CHANGES", "HISTORY", "TASKS", "Parsed", "parse_change", "task_id", "
 SECTIONS = {"why": "Why", "what_changes": "What Changes", "impact": "Impact"}
 
 
-def task_key(task: Task, ordinal: int, numbers: Counter[str]) -> str:
+def task_key(task: Task, numbers: Counter[str], seen: Counter[str]) -> str:
     """A task's id within its change: its number (``1.2``) when the file gives it to no
-    other task, else ``#N``, its place among the tasks ``openspec instructions apply``
-    lists (those with text), which is that command's id. A checkbox without text counts
-    in the change's progress but is no task of its own, as in OpenSpec."""
+    other task, else ``~`` and a digest of its text (``~3f2a9c1b``; ``.2``, ``.3`` for
+    the second and third task of the same text).
+
+    Never its place in the file: a task inserted above on one branch would shift every
+    key, and the merge would then join the fields of two tasks into one record. A task
+    without a number that is reworded is another task (the old record is deleted). A
+    checkbox without text counts in the change's progress but is no task of its own, as
+    in OpenSpec."""
     if task.number is not None and numbers[task.number] == 1:
         return task.number
-    return f"#{ordinal + 1}"
+    digest = "~" + hashlib.sha1(task.text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    seen[digest] += 1
+    return digest if seen[digest] == 1 else f"{digest}.{seen[digest]}"
 
 
 def task_id(change: str, key: str) -> str:
@@ -47,7 +55,7 @@ def task_id(change: str, key: str) -> str:
 class Parsed:
     """A change folder's files, parsed: the units and everything else the records show."""
 
-    tasks: dict[str, Task]  # by task key, in file order
+    tasks: dict[str, Task]  # by task key, in file order (their ordinal: OpenSpec's id)
     sections: dict[str, str | None]  # record field -> body (None: no such section)
     fields: dict[str, Any]  # the change record's fields that follow the files
 
@@ -83,7 +91,8 @@ def parse_change(where: ChangeFolder, snapshot: Snapshot) -> Parsed:
     # Checkboxes without text count in OpenSpec's progress, not among its tasks.
     listed = [t for t in tasks_list if t.text]
     numbers = Counter(t.number for t in listed if t.number is not None)
-    tasks = {task_key(t, k, numbers): t for k, t in enumerate(listed)}
+    seen: Counter[str] = Counter()
+    tasks = {task_key(t, numbers, seen): t for t in listed}
     proposal = parse_proposal(texts["proposal.md"]) if "proposal.md" in texts else None
     sections = {
         field: (proposal.sections.get(heading.lower()) if proposal is not None else None)
@@ -117,12 +126,15 @@ def parse_change(where: ChangeFolder, snapshot: Snapshot) -> Parsed:
     return Parsed(tasks, sections, fields)
 
 
-def task_record(change: str, key: str, task: Task) -> dict[str, Any]:
-    """A task's record as its file gives it, in sync with the file."""
+def task_record(change: str, key: str, task: Task, ordinal: int) -> dict[str, Any]:
+    """A task's record as its file gives it, in sync with the file; ``ordinal`` is its
+    1-based place among the tasks ``openspec instructions apply`` lists (that command's
+    id for it)."""
     return {
         "id": task_id(change, key),
         "change": change,
         "key": key,
+        "ordinal": ordinal,
         "number": task.number,
         "group": task.group,
         "text": task.text,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ DIRECTIONS = ("files_to_store", "store_to_files")
 BACKUPS_NAME = "openspec-backups"  # untracked: copies of the files a sync replaced
 
 SAME, TO_STORE, TO_FILES, CONFLICT = "same", "to_store", "to_files", "conflict"
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)+[A-Za-z]*")
 
 
 def now_ms() -> int:
@@ -139,7 +141,7 @@ def _check_task_value(key: str, value: dict[str, Any]) -> str | None:
         return f"task {key}: done is {done!r}; set it to true or false"
     if not isinstance(text, str) or not text.strip() or "\n" in text or "\r" in text:
         return f"task {key}: its text must be one non-empty line"
-    if not key.startswith("#"):
+    if _NUMBER.fullmatch(key):  # a numbered task keeps its number (its key)
         parsed = parse_tasks(f"- [ ] {text.strip()}")
         if not parsed or parsed[0].number != key:
             return (
@@ -251,18 +253,27 @@ class OpenSpecSync:
     ) -> ChangeResult:
         """Tick, untick or reword a task through the store, then write it into tasks.md.
 
-        ``task`` is its number (``1.2``) or ``#N``, its place in ``openspec instructions
-        apply``. A conflict or error is in the result (and recorded), not raised.
+        ``task`` is its key (its number, ``1.2``, or ``~`` and a digest of its text) or
+        ``#N``, its place in ``openspec instructions apply``. A conflict or error is in
+        the result (and recorded), not raised.
         """
+        change = _change_id(change)
         key = task.strip()
-        record_id = task_id(_change_id(change), key)
         tasks = self.store.collection(TASKS)
         with self.store.locked():
+            if self.store.collection(CHANGES).get(change) is None:
+                raise NotFoundError(
+                    f"no OpenSpec change {change!r} in the store; see `git taskstore openspec list`"
+                )
+            if key.startswith("#") and key[1:].isdigit():
+                found = [t for t in self.tasks(change) if t.get("ordinal") == int(key[1:])]
+                key = found[0]["key"] if found else key
+            record_id = task_id(change, key)
             current = tasks.get(record_id)
             if current is None:
                 known = [t["key"] for t in self.tasks(change)]
                 hint = f" (it has {', '.join(known[:12])})" if known else ""
-                raise NotFoundError(f"change {change!r} has no task {key!r}{hint}")
+                raise NotFoundError(f"change {change!r} has no task {task!r}{hint}")
             patch: dict[str, Any] = {"id": record_id}
             if done is not None:
                 patch["done"] = done
@@ -282,9 +293,13 @@ class OpenSpecSync:
         write it into proposal.md."""
         if section not in SECTIONS:
             raise ValidationError(f"section must be one of {', '.join(SECTIONS)}")
+        change = _change_id(change)
+        # A body the file could not hold (a header, an unclosed fence) is refused now, not
+        # left in the store as a sync error of every later sync.
+        set_section("", SECTIONS[section], body)
         changes = self.store.collection(CHANGES)
         with self.store.locked():
-            if changes.get(_change_id(change)) is None:
+            if changes.get(change) is None:
                 raise NotFoundError(f"no OpenSpec change {change!r} in the store")
             changes.put({"id": change, section: body}, merge=True)
             return self.sync(change, trigger=trigger).changes[0]
@@ -503,7 +518,9 @@ class _Run:
             result.error = "; ".join(problems)
         if self.dry_run:
             return
-        texts = self._write_files(result, where, snapshot, parsed, task_edits, section_edits)
+        texts = self._write_files(
+            result, where, snapshot, parsed, task_edits, section_edits, set(tasks)
+        )
         if texts is not snapshot:
             parsed = parse_change(where, texts)
         self._write_records(
@@ -559,18 +576,24 @@ class _Run:
         parsed: Parsed,
         task_edits: dict[str, dict[str, Any]],
         section_edits: dict[str, Any],
+        task_keys: set[str],
     ) -> Snapshot:
-        """Apply the store's edits to the files; the snapshot of the files afterwards."""
+        """Apply the store's edits to the files; the snapshot of the files afterwards.
+        ``task_keys``: the keys of the change's task records."""
         if not task_edits and not section_edits:
             return snapshot
         new_texts: dict[str, str] = {}
         if task_edits:
             text = snapshot.texts.get("tasks.md", "")
             appended = []
+            # A file task of the same value that has no record of its own is this one,
+            # appended by a sync killed before it wrote the records: not appended again.
+            unclaimed = {(t.done, t.text) for k, t in parsed.tasks.items() if k not in task_keys}
             for key, value in task_edits.items():
                 task = parsed.tasks.get(key)
                 if task is None:
-                    appended.append(f"- [{'x' if value['done'] else ' '}] {value['text']}")
+                    if (value["done"], value["text"]) not in unclaimed:
+                        appended.append(f"- [{'x' if value['done'] else ' '}] {value['text']}")
                     continue
                 text = set_task(
                     text,
@@ -591,8 +614,14 @@ class _Run:
             new_texts["proposal.md"] = text
         backups = os.path.join(self.store.path, BACKUPS_NAME)
         after = Snapshot(dict(snapshot.texts), dict(snapshot.raw), dict(snapshot.stats))
-        for name, text in new_texts.items():
-            data = _encode(text, snapshot.raw.get(name), f"{where.folder}/{name}")
+        # Every file's new bytes first: one that cannot be written (not UTF-8) stops the
+        # change before any file is.
+        encoded = {
+            name: _encode(text, snapshot.raw.get(name), f"{where.folder}/{name}")
+            for name, text in new_texts.items()
+        }
+        for name, data in encoded.items():
+            text = new_texts[name]
             if data == snapshot.raw.get(name):
                 continue
             info = replace_file(
@@ -621,8 +650,8 @@ class _Run:
     ) -> None:
         change = result.change
         collection = self.store.collection(TASKS)
-        for key, task in parsed.tasks.items():
-            wanted = task_record(change, key, task)
+        for ordinal, (key, task) in enumerate(parsed.tasks.items(), 1):
+            wanted = task_record(change, key, task, ordinal)
             current = tasks.get(key)
             if f"task {key}" in kept and current is not None:
                 for name in ("done", "text", "synced"):
