@@ -72,9 +72,9 @@ from git_taskstore import Store
 from git_taskstore import engine as engine_module
 from git_taskstore.ids import new_id
 from git_taskstore.openspec import folders as folders_module
+from git_taskstore.openspec import lastsync as lastsync_module
 from git_taskstore.openspec import mirror
 from git_taskstore.openspec import service as service_module
-from git_taskstore.openspec import state as state_module
 from git_taskstore.openspec.folders import ChangeFolder, Snapshot
 from git_taskstore.openspec.service import OpenSpecSync, now_ms
 
@@ -266,16 +266,16 @@ SYNC_PARTS = (
     (service_module, "parse_change", "parse_change: parse, hash, fields"),
     (service_module._Run, "_write_records", "_write_records: build, validate, hold"),
     (engine_module.Engine, "apply", "Engine.apply: append + fsync + SQLite"),
-    (state_module, "save", "save openspec.state"),
+    (lastsync_module, "save", "save openspec.state"),
 )
 # The stages of a sweep, as changed_since_last_sync calls them.
 SWEEP_PARTS = (
-    (state_module, "load", "load openspec.state"),
-    (state_module, "root_stats", "root_stats: lstat changes/ and archive/"),
+    (lastsync_module, "load", "load openspec.state"),
+    (lastsync_module, "root_stats", "root_stats: lstat changes/ and archive/"),
     (folders_module, "scan", "scan: list changes/ (only when it moved)"),
-    (state_module, "stat_dirs", "stat_dirs: lstat the folder, specs/, specs/*/"),
-    (state_module, "stat_files", "stat_files: one lstat a file"),
-    (state_module, "store_signature", "store signature: 2 stats"),
+    (lastsync_module, "stat_dirs", "stat_dirs: lstat the folder, specs/, specs/*/"),
+    (lastsync_module, "stat_files", "stat_files: one lstat a file"),
+    (lastsync_module, "store_signature", "store signature: 2 stats"),
 )
 
 

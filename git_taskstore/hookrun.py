@@ -106,7 +106,7 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     """Sync the OpenSpec folders the store mirrors (if it mirrors any) after git changed
     them; with ``repo`` (pre-commit), first make sure the sync reads what the commit will
     hold, then stage what it wrote: a commit holds files and records that agree."""
-    from .openspec import CHANGES, HISTORY, TASKS, config, state
+    from .openspec import CHANGES, HISTORY, TASKS, config, lastsync
 
     if not config.exists(store_dir):
         return
@@ -114,7 +114,7 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     # PERF: stat alone tells whether anything moved; most commits and checkouts touch
     # no OpenSpec file and no OpenSpec record, and then the store is not opened.
     roots = config.load(store_dir).roots
-    if not state.needs_sync(store_dir, top, roots):
+    if not lastsync.needs_sync(store_dir, top, roots):
         return
     if repo is not None and not _commit_holds_the_work_tree(repo, top, roots):
         return

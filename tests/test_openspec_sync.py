@@ -766,3 +766,46 @@ def test_a_task_inserted_on_one_branch_and_one_ticked_on_another(tmp_path: Path)
     with Store.open(b) as store:
         done = [t["text"] for t in store.collection(TASKS).list() if t["done"]]
     assert done == ["gamma"]
+
+
+def test_the_sweep_misses_nothing_review_found(sync: OpenSpecSync, top: Path) -> None:
+    """A skipped folder that became a change; an edit of the same size and mtime made
+    within the racy window; a direction's held edit; a broken change is not read on every
+    sweep until its files move."""
+    import os
+
+    changes = top / "openspec/changes"
+    (changes / "later").mkdir()
+    _age(top / "openspec")
+    assert sync.sync().skipped  # "later" is no change yet
+    assert sync.changed_since_last_sync() == []
+    (changes / "later/tasks.md").write_text("- [ ] 1.1 now a change\n")
+    _age(changes / "later", seconds=30)  # not a recent change: only its stat tells
+    assert "later" in sync.changed_since_last_sync()
+    sync.sync()
+    # Same size, same mtime, within two seconds of the sync that read it.
+    tasks_md = changes / "demo/tasks.md"
+    _age(top / "openspec")
+    tasks_md.write_text(TASKS_MD)
+    sync.sync()
+    info = tasks_md.stat()
+    tasks_md.write_text(TASKS_MD.replace("[ ] 1.1", "[x] 1.1"))
+    os.utime(tasks_md, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert "demo" in sync.changed_since_last_sync()
+    sync.sync()
+    # A file edit held back by --store-to-files is still to come.
+    _age(top / "openspec")
+    sync.sync()
+    tasks_md.write_text(TASKS_MD.replace("[ ] 1.2", "[x] 1.2"))
+    sync.sync_to_files()
+    _age(top / "openspec")
+    assert "demo" in sync.changed_since_last_sync()
+    sync.sync()
+    # A broken change: remembered as it is, read again once it moves.
+    (changes / "later/tasks.md").write_bytes(b"- [ ] 1.1 \0 binary\n")
+    sync.sync()
+    _age(top / "openspec")
+    sync.sync()
+    assert sync.changed_since_last_sync() == [] and not sync.needs_sync()
+    (changes / "later/tasks.md").write_text("- [ ] 1.1 fixed\n")
+    assert sync.changed_since_last_sync() == ["later"]

@@ -11,7 +11,7 @@ import os
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
-from .state import loads
+from .lastsync import loads
 
 CONFIG_NAME = "openspec.json"
 DEFAULT_HISTORY_LIMIT = 1000

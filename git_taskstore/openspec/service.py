@@ -33,7 +33,7 @@ from ..errors import NotFoundError, TaskstoreError, ValidationError
 from ..ids import new_id
 from ..records import Filter, Op
 from . import config as configs
-from . import state
+from . import lastsync
 from .edit import set_section, set_task
 from .folders import (
     ChangeFolder,
@@ -41,6 +41,7 @@ from .folders import (
     Skipped,
     Snapshot,
     dir_stats,
+    file_names,
     read_change,
     replace_file,
     scan,
@@ -324,7 +325,7 @@ class OpenSpecSync:
         if only is not None:
             wanted = (wanted or set()) | set(only)
         with self.store.locked():
-            roots = state.root_stats(self.top, self.config.roots)
+            roots = lastsync.root_stats(self.top, self.config.roots)
             folders, skipped, missing = scan(self.top, self.config.roots)
             by_id = {f.change: f for f in folders}
             records = {
@@ -350,9 +351,12 @@ class OpenSpecSync:
                 if not dry_run:
                     run.flush_history()
             if not dry_run:
-                run.state["roots"] = state.jsonable(roots)
-                run.state["folders"] = {f.change: f.folder for f in folders}
-                run.save_state(wanted is None and direction is None)
+                run.seen["roots"] = lastsync.jsonable(roots)
+                run.seen["skipped"] = lastsync.jsonable(
+                    lastsync.folder_stats(self.top, [s.folder for s in skipped])
+                )
+                run.seen["folders"] = {f.change: f.folder for f in folders}
+                run.save_lastsync(wanted is None and direction is None)
         return SyncReport(run.results, skipped, missing)
 
     def _tasks_by_change(self, ids: list[str] | None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -373,17 +377,17 @@ class OpenSpecSync:
     def changed_since_last_sync(self) -> list[str]:
         """Changes whose files or folders moved (by lstat) since their last sync, or whose
         records the store changed since: what a periodic sweep syncs. Nothing is listed
-        where no folder moved (see state.py): one lstat per file and per folder."""
-        last = state.load(self.store.path)
-        changed = state.moved(self.top, self.config.roots, last)
-        if state.store_signature(self.store.path) != last.get("store"):
+        where no folder moved (see lastsync.py): one lstat per file and per folder."""
+        last = lastsync.load(self.store.path)
+        changed = lastsync.moved(self.top, self.config.roots, last)
+        if lastsync.store_signature(self.store.path) != last.get("store"):
             changed += [c for c in self._store_edited() if c not in changed]
         return sorted(set(changed))
 
     def needs_sync(self) -> bool:
         """Whether a file or the store's OpenSpec records changed since the last sync of
         every change: what the git hooks ask."""
-        return state.needs_sync(self.store.path, self.top, self.config.roots)
+        return lastsync.needs_sync(self.store.path, self.top, self.config.roots)
 
     def _store_edited(self) -> list[str]:
         edited = set()
@@ -425,7 +429,7 @@ class _Run:
         self.missing_roots = missing_roots
         self.results: list[ChangeResult] = []
         self.history: list[dict[str, Any]] = []
-        self.state = state.load(self.store.path)
+        self.seen = lastsync.load(self.store.path)
         self.now = now_ms()
         # History ids sort in the order written: time-ordered across runs, a counter within.
         self.id_base = new_id("sync-")
@@ -458,6 +462,10 @@ class _Run:
                 result.to_store, result.to_files, result.files_written = [], [], []
                 result.state, result.error, result.transient = "error", str(exc), transient
                 self._record_error(result, where, record)
+                if transient:
+                    self._forget(change)  # the next sweep tries again
+                else:
+                    self._remember_as_is(where)  # tried again once its files move
             break
         self.results.append(result)
 
@@ -513,7 +521,7 @@ class _Run:
             if decision == TO_FILES and self._allowed(decision):
                 section_edits[heading] = s_text or ""
 
-        result.state = _state(moved, result.conflicts, problems)
+        result.state = _verdict(moved, result.conflicts, problems)
         if problems:
             result.error = "; ".join(problems)
         if self.dry_run:
@@ -532,9 +540,12 @@ class _Run:
             kept=kept,
             snapshot=texts,
         )
-        if texts is not snapshot:  # its own writes moved the folder's mtime
-            dirs = dir_stats(self.top, where.folder)
-        self._remember(where, texts, dirs)
+        if moved.get("held"):
+            self._forget(where.change)  # the other direction is still to come
+        else:
+            # After its own writes, the folder is listed again by the next sweep: a file
+            # someone added meanwhile must not pass for one this sync saw.
+            self._remember(where, texts, dirs if texts is snapshot else None)
 
     def _decide(self, result: ChangeResult, unit: str, f: object, s: object, b: object) -> str:
         decision = decide(f, s, b, self.winner)
@@ -564,6 +575,7 @@ class _Run:
         if not self._allowed(decision):
             kept.add(unit)
             moved["files" if decision == TO_STORE else "store"] = True
+            moved["held"] = True  # by the direction: for a later sync
             return
         moved["files" if decision == TO_STORE else "store"] = True
         (result.to_store if decision == TO_STORE else result.to_files).append(unit)
@@ -760,9 +772,9 @@ class _Run:
         self._history(
             change, "files_to_store", True, note, [str(record.get("folder"))], ["deleted"]
         )
-        self.state.get("files", {}).pop(change, None)
+        self.seen.get("files", {}).pop(change, None)
 
-    # History and local state ----------------------------------------------------------------
+    # History and what the last sync saw --------------------------------------------------
 
     def _history(
         self,
@@ -799,24 +811,39 @@ class _Run:
                 collection.delete(old["id"])
 
     def _remember(
-        self, where: ChangeFolder, snapshot: Snapshot, dirs: dict[str, tuple[int, int]]
+        self, where: ChangeFolder, snapshot: Snapshot, dirs: dict[str, tuple[int, int]] | None
     ) -> None:
-        self.state.setdefault("files", {})[where.change] = {
+        self.seen.setdefault("files", {})[where.change] = {
             "folder": where.folder,
-            "dirs": state.jsonable(dirs),
+            "dirs": None if dirs is None else lastsync.jsonable(dirs),
             "files": {k: list(v) for k, v in sorted(snapshot.stats.items())},
         }
 
-    def save_state(self, whole: bool) -> None:
+    def _remember_as_is(self, where: ChangeFolder) -> None:
+        """A change whose files cannot be synced as they are: not read again until one
+        of them (or its folder) moves."""
+        try:
+            dirs = dir_stats(self.top, where.folder)
+            names = file_names(self.top, where.folder)
+        except (OSError, FolderError):
+            self._forget(where.change)
+            return
+        stats = lastsync.stat_files(self.top, where.folder, names)
+        self._remember(where, Snapshot(stats=stats), dirs)
+
+    def _forget(self, change: str) -> None:
+        self.seen.get("files", {}).pop(change, None)
+
+    def save_lastsync(self, whole: bool) -> None:
         """Keep each synced file's stat, and, after a sync of every change both ways (under
         the lock, its writes applied), the stat of the store's files: the sweep compares
         both to tell what changed since."""
-        self.state["store"] = state.store_signature(self.store.path) if whole else None
-        self.state["saved_at"] = time.time_ns()
-        state.save(self.store.path, self.state)
+        self.seen["store"] = lastsync.store_signature(self.store.path) if whole else None
+        self.seen["saved_at"] = time.time_ns()
+        lastsync.save(self.store.path, self.seen)
 
 
-def _state(moved: dict[str, bool], conflicts: list[dict[str, Any]], problems: list[str]) -> str:
+def _verdict(moved: dict[str, bool], conflicts: list[dict[str, Any]], problems: list[str]) -> str:
     if conflicts:
         return "conflict"
     if problems:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TaskstoreError
 from . import CHANGES, TASKS
 from .folders import ARCHIVED, plain_dir
+from .lastsync import store_signature
 from .service import ChangeResult, OpenSpecSync, SyncReport
-from .state import store_signature
 
 if TYPE_CHECKING:
     from ..store import Store

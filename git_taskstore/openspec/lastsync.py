@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 STATE_NAME = "openspec.state"
-# A folder changed this close before a sync may change again within the same mtime:
-# listed again, as git treats a file changed in the second it was indexed.
+# A file or folder changed this close before a sync may change again within the same
+# mtime (and size): read again, as git treats a file changed in the second it indexed it.
 RACY_NS = 2_000_000_000
 ARCHIVE = "archive"
 
@@ -121,16 +121,20 @@ def stat_dirs(top: str, folder: str, rels: Iterable[str]) -> dict[str, tuple[int
     return stats
 
 
+def folder_stats(top: str, folders: Iterable[str]) -> dict[str, tuple[int, int] | None]:
+    """(mtime_ns, inode) of folders given from the top (None: gone or not a folder)."""
+    stats: dict[str, tuple[int, int] | None] = {}
+    for rel in folders:
+        found = _lstat(f"{top}/{rel}")
+        ok = found is not None and stat.S_ISDIR(found.st_mode)
+        stats[rel] = (found.st_mtime_ns, found.st_ino) if ok and found else None
+    return stats
+
+
 def root_stats(top: str, roots: Iterable[str]) -> dict[str, tuple[int, int] | None]:
     """(mtime_ns, inode) of each root's changes/ and changes/archive/: unmoved, the set of
     change folders is what the last scan found."""
-    stats: dict[str, tuple[int, int] | None] = {}
-    for root in roots:
-        for rel in (f"{root}/changes", f"{root}/changes/{ARCHIVE}"):
-            found = _lstat(f"{top}/{rel}")
-            ok = found is not None and stat.S_ISDIR(found.st_mode)
-            stats[rel] = (found.st_mtime_ns, found.st_ino) if ok and found else None
-    return stats
+    return folder_stats(top, [f"{r}/changes{tail}" for r in roots for tail in ("", "/archive")])
 
 
 def moved(top: str, roots: list[str], state: dict[str, Any]) -> list[str]:
@@ -138,7 +142,14 @@ def moved(top: str, roots: list[str], state: dict[str, Any]) -> list[str]:
     vanished changes included; none are called vanished while a root is missing)."""
     fresh_before = int(state.get("saved_at") or 0) - RACY_NS
     now_roots = root_stats(top, roots)
-    if state.get("roots") == jsonable(now_roots) and settled(now_roots.values(), fresh_before):
+    # A folder the last scan skipped (empty, say) may have become a change since.
+    skipped = folder_stats(top, state.get("skipped") or {})
+    listed = {**now_roots, **skipped}
+    if (
+        state.get("roots") == jsonable(now_roots)
+        and state.get("skipped", {}) == jsonable(skipped)
+        and settled(listed.values(), fresh_before)
+    ):
         folders: dict[str, str] = dict(state.get("folders") or {})
         missing = [r for r in roots if now_roots.get(f"{r}/changes") is None]
     else:
@@ -153,12 +164,17 @@ def moved(top: str, roots: list[str], state: dict[str, Any]) -> list[str]:
         if not isinstance(entry, dict) or entry.get("folder") != folder:
             changed.append(change)
             continue
-        dirs = entry.get("dirs") or {}
+        dirs, files = entry.get("dirs"), entry.get("files") or {}
+        if dirs is None:  # the sync wrote into the folder itself: listed again
+            changed.append(change)
+            continue
         now_dirs = stat_dirs(top, folder, dirs)
+        now_files = stat_files(top, folder, files)
         if (
             jsonable(now_dirs) != dirs
+            or jsonable(now_files) != files
             or not settled(now_dirs.values(), fresh_before)
-            or jsonable(stat_files(top, folder, entry.get("files") or {})) != entry.get("files")
+            or not settled(now_files.values(), fresh_before)
         ):
             changed.append(change)
     if not missing:
