@@ -250,6 +250,19 @@ def ensure_attribute_for(repo: Repo, pattern: str) -> bool:
     return True
 
 
+def declare_tasks_md(repo: Repo, top: str, roots: list[str]) -> list[str]:
+    """Send each OpenSpec root's tasks.md files to the driver in .gitattributes, which
+    merges them line by line (two branches ticking adjacent tasks do not conflict);
+    return the patterns added. ``top``: the folder the roots are relative to."""
+    added = []
+    for root in roots:
+        rel = os.path.relpath(os.path.join(top, root), repo.top).replace(os.sep, "/")
+        pattern = f"{rel}/changes/**/tasks.md"
+        if ensure_attribute_for(repo, pattern):
+            added.append(pattern)
+    return added
+
+
 def attribute_applies(repo: Repo, store_dir: str) -> bool:
     """Whether git would use the driver for a JSONL file of this store."""
     probe = os.path.relpath(os.path.join(store_dir, "probe.jsonl"), repo.top)

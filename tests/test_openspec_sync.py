@@ -809,3 +809,29 @@ def test_the_sweep_misses_nothing_review_found(sync: OpenSpecSync, top: Path) ->
     assert sync.changed_since_last_sync() == [] and not sync.needs_sync()
     (changes / "later/tasks.md").write_text("- [ ] 1.1 fixed\n")
     assert sync.changed_since_last_sync() == ["later"]
+
+
+def test_strange_layouts_are_errors_not_tracebacks(sync: OpenSpecSync, top: Path) -> None:
+    """Found by review: specs/ nested 1,100 deep (a RecursionError), a change id long
+    enough that its backup folder's name was too long, a folder name that is not UTF-8,
+    a root with a space (an unusable .gitattributes pattern)."""
+    import os
+
+    from git_taskstore.errors import TaskstoreError
+
+    deep = top / "openspec/changes/demo/specs"
+    os.makedirs(deep / "/".join(["d"] * 40))
+    result = sync.sync().changes[0]
+    assert result.state == "error" and "deeper than" in (result.error or "")
+    shutil.rmtree(deep)
+    long_id = "-".join(["long"] * 48)  # 239 characters
+    make_change(top, long_id)
+    sync.sync()
+    assert sync.set_task(long_id, "1.1", done=True).error is None
+    assert list((Path(sync.store.path) / BACKUPS_NAME).iterdir())
+    os.mkdir(os.fsencode(top / "openspec/changes") + b"/bad\xff")
+    report = sync.sync()
+    assert any("bad\\xff" in s.folder for s in report.skipped)
+    orjson.dumps(report.to_dict())  # shown with --json: no surrogate left in it
+    with pytest.raises(TaskstoreError, match="may hold only"):
+        OpenSpecSync.init(sync.store, ["my specs"])

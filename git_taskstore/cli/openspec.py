@@ -104,12 +104,19 @@ def _code(results: list[ChangeResult]) -> int:
 def init(roots: tuple[str, ...], no_sync: bool, store_dir: str | None, as_json: bool) -> int:
     """Record the OpenSpec roots in .taskstore/openspec.json (commit it: every clone then
     syncs the same folders), then sync every change from its files."""
+    from ..git import find_repo
+    from ..hooks import declare_tasks_md
+    from ..openspec.config import path_of
     from ..openspec.service import OpenSpecSync
+    from ..paths import display_path
 
     with open_store(store_dir, create=True) as store:
         config = OpenSpecSync.init(store, roots or ("openspec",))
-        declared = OpenSpecSync.declare_merge_driver(store, config.roots)
+        top = os.path.dirname(store.path)
+        repo = find_repo(top)
+        declared = declare_tasks_md(repo, top, config.roots) if repo is not None else []
         report = None if no_sync else OpenSpecSync(store).sync(trigger="manual")
+        settings = display_path(path_of(store.path))
     if as_json:
         emit_json(
             {
@@ -119,7 +126,7 @@ def init(roots: tuple[str, ...], no_sync: bool, store_dir: str | None, as_json: 
             }
         )
         return 0 if report is None else _code(report.changes)
-    click.echo(f"OpenSpec roots: {', '.join(config.roots)} (in .taskstore/openspec.json)")
+    click.echo(f"OpenSpec roots: {', '.join(config.roots)} (in {settings})")
     for pattern in declared:
         click.echo(f"  .gitattributes: {pattern} merges line by line (merge=taskstore)")
     if report is None:
@@ -193,7 +200,7 @@ def status(change: str | None, store_dir: str | None, as_json: bool) -> int:
     rows: list[dict[str, Any]] = []
     for result in report.changes:
         record = records.get(result.change, {})
-        conflicts = result.conflicts or record.get("conflicts") or []
+        conflicts = result.conflicts  # what holds now (an edit may have settled one)
         rows.append(
             {
                 "change": result.change,
@@ -253,7 +260,9 @@ def history(change: str | None, limit: int, store_dir: str | None, as_json: bool
             "change": e.get("change"),
             "direction": e.get("direction"),
             "trigger": e.get("trigger"),
-            "result": "ok" if e.get("success") else f"FAILED: {e.get('error')}",
+            "result": (
+                f"FAILED: {e.get('error')}" if not e.get("success") else e.get("error") or "ok"
+            ),
             "units": ", ".join(e.get("units") or []),
         }
         for e in entries

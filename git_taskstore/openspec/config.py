@@ -8,6 +8,7 @@ relative to the folder that holds the store (the top of the work tree).
 from __future__ import annotations
 
 import os
+import re
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
@@ -27,7 +28,16 @@ def check_root(root: str) -> str:
             f"OpenSpec root {root!r} must be a folder inside the work tree, "
             "given relative to its top (e.g. openspec)"
         )
+    if not _PLAIN_ROOT.fullmatch(cleaned):
+        # Each root becomes a .gitattributes pattern, where a space or a glob character
+        # would change its meaning.
+        raise TaskstoreError(
+            f"OpenSpec root {root!r} may hold only letters, digits, '.', '_', '-' and '/'"
+        )
     return cleaned
+
+
+_PLAIN_ROOT = re.compile(r"[A-Za-z0-9._/-]+")
 
 
 class NotConfigured(TaskstoreError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
+from .lastsync import ARCHIVE, lstat_or_none
 
 # OpenSpec's own rule for a change id (`openspec new change` refuses any other).
 CHANGE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -27,7 +28,7 @@ ARCHIVED = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
 CHANGE_MARKS = ("proposal.md", "tasks.md", "design.md", "specs", ".openspec.yaml")
 MAX_FILE_BYTES = 1 << 20  # OpenSpec files are pages of prose; 1 MiB is far beyond one
 MAX_SPEC_FILES = 200
-ARCHIVE = "archive"
+MAX_SPEC_DEPTH = 16  # folders under specs/: OpenSpec's capabilities nest one or two deep
 
 
 class FolderError(TaskstoreError):
@@ -53,8 +54,12 @@ class ChangeFolder:
 class Skipped:
     """A folder under changes/ that is not synced, and why."""
 
-    folder: str
+    folder: str  # as it can be shown: bytes that are not UTF-8 escaped
     reason: str
+
+    def __post_init__(self) -> None:
+        shown = self.folder.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        object.__setattr__(self, "folder", shown)
 
 
 @dataclass
@@ -72,15 +77,6 @@ class Snapshot:
         return max((s[0] for s in self.stats.values()), default=0) // 1_000_000
 
 
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        return None
-
-
 def plain_dir(top: str, rel: str) -> bool:
     """Whether every component of ``rel`` under ``top`` is a real folder, no link among them."""
     path = top
@@ -88,7 +84,7 @@ def plain_dir(top: str, rel: str) -> bool:
         if part in ("", ".", ".."):
             return False
         path = os.path.join(path, part)
-        found = _lstat(path)
+        found = lstat_or_none(path)
         if found is None or not stat.S_ISDIR(found.st_mode):
             return False
     return True
@@ -178,8 +174,8 @@ def _list_dir(
 
 
 def file_names(top: str, folder: str) -> list[str]:
-    """The files of a change the store reads, relative to its folder; links are skipped
-    (read_file refuses a link it is asked for). One directory scan per folder."""
+    """The files of a change the store reads, relative to its folder (a link among them
+    is listed, and read_file refuses it). One directory scan per folder."""
     base = os.path.join(top, folder)
     names = []
     has_specs = False
@@ -191,48 +187,62 @@ def file_names(top: str, folder: str) -> list[str]:
                 has_specs = True
     names.sort()
     if has_specs:
-        specs: list[str] = []
-        _spec_files(os.path.join(base, "specs"), "specs", specs, folder)
-        names += sorted(specs)
+        names += sorted(_walk_specs(base, folder)[0])
     return names
-
-
-def _spec_files(path: str, rel: str, found: list[str], folder: str) -> None:
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _spec_files(entry.path, f"{rel}/{entry.name}", found, folder)
-            elif entry.name == "spec.md":
-                found.append(f"{rel}/spec.md")
-                if len(found) > MAX_SPEC_FILES:
-                    raise FolderError(
-                        f"{folder}/specs holds over {MAX_SPEC_FILES} spec files; split the change"
-                    )
 
 
 def dir_stats(top: str, folder: str) -> dict[str, tuple[int, int]]:
     """(mtime_ns, inode) of a change folder and of every folder under its specs/, taken
     before they are listed: a file added, removed or renamed in one of them moves its
     mtime, so a sweep that finds them all unmoved need not list them again."""
-    stats: dict[str, tuple[int, int]] = {}
     base = f"{top}/{folder}"
-    for rel, path in ((".", base), ("specs", f"{base}/specs")):
-        found = _lstat(path)
-        if found is None or not stat.S_ISDIR(found.st_mode):
-            continue
-        stats[rel] = (found.st_mtime_ns, found.st_ino)
-        if rel == "specs":
-            _spec_dirs(path, "specs", stats)
+    found = lstat_or_none(base)
+    if found is None or not stat.S_ISDIR(found.st_mode):
+        return {}
+    stats = {".": (found.st_mtime_ns, found.st_ino)}
+    with contextlib.suppress(FolderError, OSError):
+        stats.update(_walk_specs(base, folder)[1])
     return stats
 
 
-def _spec_dirs(path: str, rel: str, stats: dict[str, tuple[int, int]]) -> None:
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                found = entry.stat(follow_symlinks=False)
-                stats[f"{rel}/{entry.name}"] = (found.st_mtime_ns, found.st_ino)
-                _spec_dirs(entry.path, f"{rel}/{entry.name}", stats)
+def _walk_specs(base: str, folder: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """The spec.md files under a change's specs/ and the (mtime_ns, inode) of its folders
+    (specs/ itself included), walked without recursion and never through a link; a tree
+    deeper than MAX_SPEC_DEPTH, with over MAX_SPEC_FILES files, or a name that is not
+    UTF-8 is a FolderError."""
+    files: list[str] = []
+    dirs: dict[str, tuple[int, int]] = {}
+    root = lstat_or_none(f"{base}/specs")
+    if root is None or not stat.S_ISDIR(root.st_mode):
+        return files, dirs
+    dirs["specs"] = (root.st_mtime_ns, root.st_ino)
+    todo = [("specs", 1)]
+    while todo:
+        rel, depth = todo.pop()
+        with os.scandir(f"{base}/{rel}") as entries:
+            for entry in entries:
+                try:
+                    entry.name.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise FolderError(
+                        f"{folder}/{rel} holds a name that is not UTF-8: rename it"
+                    ) from None
+                if entry.is_dir(follow_symlinks=False):
+                    if depth >= MAX_SPEC_DEPTH:
+                        raise FolderError(
+                            f"{folder}/specs nests folders deeper than {MAX_SPEC_DEPTH}: flatten it"
+                        )
+                    info = entry.stat(follow_symlinks=False)
+                    dirs[f"{rel}/{entry.name}"] = (info.st_mtime_ns, info.st_ino)
+                    todo.append((f"{rel}/{entry.name}", depth + 1))
+                elif entry.name == "spec.md":
+                    files.append(f"{rel}/spec.md")
+                    if len(files) > MAX_SPEC_FILES:
+                        raise FolderError(
+                            f"{folder}/specs holds over {MAX_SPEC_FILES} spec files; split the "
+                            "change"
+                        )
+    return files, dirs
 
 
 def read_file(top: str, folder: str, name: str) -> tuple[bytes, tuple[int, int, int]]:
@@ -324,17 +334,25 @@ def replace_file(
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
+def _flat(path: str, longest: int = 120) -> str:
+    """A relative path as one file name, shortened (with a digest) to fit any file system."""
+    flat = path.replace("/", "__")
+    if len(flat.encode()) <= longest:
+        return flat
+    return flat[: longest // 2] + "-" + hashlib.sha1(path.encode()).hexdigest()[:12]
+
+
 def _backup(backups: str, folder: str, name: str, data: bytes, keep: int) -> None:
     if keep <= 0:
         return
-    where = os.path.join(backups, folder.replace("/", "__"))
+    where = os.path.join(backups, _flat(folder))
     for path in (backups, where):
         # A link here (committed with `git add -f` by a stranger) is never written through.
         if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             os.unlink(path)
         with contextlib.suppress(FileExistsError):
             os.mkdir(path)
-    stem = name.replace("/", "__")
+    stem = _flat(name)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with os.fdopen(os.open(os.path.join(where, f"{stamp}-{stem}"), flags, 0o644), "wb") as out:

@@ -93,7 +93,8 @@ def store_signature(store_dir: str) -> list[Any]:
     return found
 
 
-def _lstat(path: str) -> os.stat_result | None:
+def lstat_or_none(path: str) -> os.stat_result | None:
+    """os.lstat, or None for a path that is not there."""
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -105,7 +106,7 @@ def stat_files(top: str, folder: str, names: Iterable[str]) -> dict[str, tuple[i
     stats = {}
     base = f"{top}/{folder}/"
     for name in names:
-        found = _lstat(base + name)
+        found = lstat_or_none(base + name)
         if found is not None:
             stats[name] = (found.st_mtime_ns, found.st_size, found.st_ino)
     return stats
@@ -115,7 +116,7 @@ def stat_dirs(top: str, folder: str, rels: Iterable[str]) -> dict[str, tuple[int
     """(mtime_ns, inode) of the folders named (``.`` is the change folder itself)."""
     stats = {}
     for rel in rels:
-        found = _lstat(f"{top}/{folder}" if rel == "." else f"{top}/{folder}/{rel}")
+        found = lstat_or_none(f"{top}/{folder}" if rel == "." else f"{top}/{folder}/{rel}")
         if found is not None and stat.S_ISDIR(found.st_mode):
             stats[rel] = (found.st_mtime_ns, found.st_ino)
     return stats
@@ -125,7 +126,7 @@ def folder_stats(top: str, folders: Iterable[str]) -> dict[str, tuple[int, int] 
     """(mtime_ns, inode) of folders given from the top (None: gone or not a folder)."""
     stats: dict[str, tuple[int, int] | None] = {}
     for rel in folders:
-        found = _lstat(f"{top}/{rel}")
+        found = lstat_or_none(f"{top}/{rel}")
         ok = found is not None and stat.S_ISDIR(found.st_mode)
         stats[rel] = (found.st_mtime_ns, found.st_ino) if ok and found else None
     return stats

@@ -179,26 +179,6 @@ class OpenSpecSync:
         _ignore_local_files(store.path)
         return config
 
-    @staticmethod
-    def declare_merge_driver(store: Store, roots: Iterable[str]) -> list[str]:
-        """Send each root's tasks.md files to the store's merge driver in .gitattributes,
-        which merges them line by line (two branches ticking adjacent tasks do not
-        conflict); return the patterns added. Nothing outside a git work tree."""
-        from ..git import find_repo
-        from ..hooks import ensure_attribute_for
-
-        top = os.path.dirname(store.path)
-        repo = find_repo(top)
-        if repo is None:
-            return []
-        added = []
-        for root in roots:
-            rel = os.path.relpath(os.path.join(top, root), repo.top).replace(os.sep, "/")
-            pattern = f"{rel}/changes/**/tasks.md"
-            if ensure_attribute_for(repo, pattern):
-                added.append(pattern)
-        return added
-
     # --- reading -------------------------------------------------------------------------
 
     def changes(self, filters: Iterable[Filter] = ()) -> list[dict[str, Any]]:
@@ -453,8 +433,14 @@ class _Run:
             result = ChangeResult(change, where.folder)
             try:
                 self._sync(result, where, record, tasks)
-            except (FolderError, OpenSpecParseError, ValidationError) as exc:
-                transient = isinstance(exc, FolderError) and exc.transient
+            except (FolderError, OpenSpecParseError, ValidationError, OSError) as exc:
+                # An OSError here is the disk's (full, read-only): told as this change's
+                # error, as permission and vanished files are, and tried again.
+                transient = (isinstance(exc, FolderError) and exc.transient) or isinstance(
+                    exc, OSError
+                )
+                if isinstance(exc, OSError):
+                    exc = FolderError(f"{where.folder}: {exc.strerror or exc}", transient=True)
                 if transient and attempt < attempts:
                     time.sleep(self.service.backoff_s * 2**attempt)
                     continue
