@@ -319,11 +319,9 @@ def _read_plain(base: str, names: list[str]) -> Snapshot:
     return snapshot
 
 
-def floor_records(
-    top: str,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Read and parse every change folder; the change, task and history records the
-    initial sync writes for them."""
+def floor_records(top: str) -> dict[str, list[dict[str, Any]]]:
+    """Read and parse every change folder; the change, task, file and history records
+    the initial sync writes for them, by collection."""
     now = now_ms()
     rel = f"{ROOT}/changes"
     with os.scandir(os.path.join(top, rel)) as entries:
@@ -331,10 +329,13 @@ def floor_records(
     changes: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
     for change in ids:
         where = ChangeFolder(change, ROOT, f"{rel}/{change}", None)
         base = os.path.join(top, where.folder)
-        parsed = mirror.parse_change(where, _read_plain(base, _files_of(base)))
+        snapshot = _read_plain(base, _files_of(base))
+        parsed = mirror.parse_change(where, snapshot)
+        files += [mirror.file_record(change, name, snapshot) for name in snapshot.texts]
         units = []
         for key, task in parsed.tasks.items():
             tasks.append(mirror.task_record(change, key, task, len(units) + 1))
@@ -362,7 +363,12 @@ def floor_records(
                 "trigger": "manual",
             }
         )
-    return changes, tasks, history
+    return {
+        mirror.CHANGES: changes,
+        mirror.TASKS: tasks,
+        mirror.FILES: files,
+        mirror.HISTORY: history,
+    }
 
 
 def floor_once(top: str, folder: str) -> tuple[float, dict[str, float]]:
@@ -370,11 +376,10 @@ def floor_once(top: str, folder: str) -> tuple[float, dict[str, float]]:
     with Store.open_dir(folder) as store:
         gc.collect()
         t0 = clock()
-        changes, tasks, history = floor_records(top)
+        records = floor_records(top)
         t1 = clock()
-        store.collection(mirror.CHANGES).put_many(changes)
-        store.collection(mirror.TASKS).put_many(tasks)
-        store.collection(mirror.HISTORY).put_many(history)
+        for name, rows in records.items():
+            store.collection(name).put_many(rows)
         t2 = clock()
     return t2 - t0, {"read_parse_build": t1 - t0, "put_many": t2 - t1}
 
@@ -420,7 +425,7 @@ def check_same_records(sync_store: Store, floor_dir: str) -> dict[str, int]:
     """The floor wrote what the sync wrote: the same records, stamps and history ids aside."""
     counts = {}
     with Store.open_dir(floor_dir) as floor:
-        for name in (mirror.CHANGES, mirror.TASKS, mirror.HISTORY):
+        for name in (mirror.CHANGES, mirror.TASKS, mirror.FILES, mirror.HISTORY):
             ours = sync_store.collection(name).list()
             theirs = floor.collection(name).list()
             history = name == mirror.HISTORY
@@ -710,7 +715,7 @@ def render_table(report: dict[str, Any]) -> str:
             "",
             "",
         ),
-        ("  floor: put_many x3", _fmt_s(floor["parts"]["put_many"]), "", "", "", "", ""),
+        ("  floor: put_many x4", _fmt_s(floor["parts"]["put_many"]), "", "", "", "", ""),
         *_breakdown_rows("initial sync, where the time goes:", initial["breakdown"]),
         (
             "sweep: changed_since_last_sync(), median",

@@ -106,7 +106,7 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     """Sync the OpenSpec folders the store mirrors (if it mirrors any) after git changed
     them; with ``repo`` (pre-commit), first make sure the sync reads what the commit will
     hold, then stage what it wrote: a commit holds files and records that agree."""
-    from .openspec import CHANGES, HISTORY, TASKS, config, lastsync
+    from .openspec import CHANGES, FILES, HISTORY, TASKS, config, lastsync
 
     if not config.exists(store_dir):
         return
@@ -125,7 +125,7 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     # files when they are staged.
     with Store.open_dir(store_dir, create=False, debounce_ms=0) as store:
         service = OpenSpecSync(store)
-        before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY)}
+        before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY, FILES)}
         report = service.sync(trigger="hook")
         grown = [
             store.file_path(name)

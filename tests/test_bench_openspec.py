@@ -28,6 +28,7 @@ def test_bench_openspec_runs_at_a_small_size() -> None:
     assert figures["floor"]["records"] == {
         "openspec_changes": 20,
         "openspec_tasks": 200,
+        "openspec_files": report["folders"]["files"],
         "openspec_sync_history": 20,
     }
     assert figures["sweep"]["changed"] == 0

@@ -181,7 +181,7 @@ def test_file_edits_reach_the_store(sync: OpenSpecSync, top: Path) -> None:
     assert (got["done"], got["text"]) == (True, "1.1 First, reworded")
     record = sync.show("demo")
     assert record["tasks_done"] == 2 and record["status"] == "in-progress"
-    assert "First, reworded" in record["files"]["tasks.md"]
+    assert "First, reworded" in sync.files("demo")["tasks.md"]
     assert [r.state for r in sync.status()] == ["in_sync"]
     assert history(sync)[0]["direction"] == "files_to_store"
 
@@ -835,3 +835,20 @@ def test_strange_layouts_are_errors_not_tracebacks(sync: OpenSpecSync, top: Path
     orjson.dumps(report.to_dict())  # shown with --json: no surrogate left in it
     with pytest.raises(TaskstoreError, match="may hold only"):
         OpenSpecSync.init(sync.store, ["my specs"])
+
+
+def test_a_tick_rewrites_only_the_file_it_changed(sync: OpenSpecSync, top: Path) -> None:
+    """Found by review: each change record carried every file's text, so a tick copied a
+    long design.md into the store again. Each file is a record of its own."""
+    (top / "openspec/changes/demo/design.md").write_text("# Design\n" + "A long page.\n" * 5000)
+    sync.sync()
+    files = Path(sync.store.file_path("openspec_files"))
+    size = files.stat().st_size
+    sync.set_task("demo", "1.1", done=True)
+    grown = files.read_bytes()[size:]
+    assert grown.count(b"\n") == 1 and b'"id":"demo/tasks.md"' in grown
+    assert sync.files("demo")["tasks.md"].startswith("## 1. Build\n- [x] 1.1")
+    assert sorted(sync.files("demo")) == ["design.md", "proposal.md", "tasks.md"]
+    shutil.rmtree(top / "openspec/changes/demo")
+    sync.sync()
+    assert sync.files("demo") == {}

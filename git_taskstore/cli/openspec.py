@@ -378,7 +378,7 @@ def list_(store_dir: str | None, as_json: bool) -> int:
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("files", "hashes", "synced")}
+    return {k: v for k, v in record.items() if k not in ("hashes", "synced")}
 
 
 @group.command("show")
@@ -389,9 +389,9 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
 def show(change: str, with_files: bool, store_dir: str | None, as_json: bool) -> int:
     """A change: title, status, sections, deltas, tasks and sync state."""
     with _service(store_dir) as service:
-        record = service.show(change)
-    if not with_files:
-        record = {**_summary(record), "tasks": record["tasks"]}
+        record = {**_summary(service.show(change))}
+        if with_files:
+            record["files"] = service.files(change)
     if as_json:
         emit_json(record)
         return 0
@@ -413,6 +413,8 @@ def show(change: str, with_files: bool, store_dir: str | None, as_json: bool) ->
         click.echo(f"\nCONFLICT: {', '.join(c['unit'] for c in record['conflicts'])}")
     if record.get("sync_error"):
         click.echo(f"\nsync error: {record['sync_error']}")
+    for name, text in (record.get("files") or {}).items():
+        click.echo(f"\n--- {name}\n{text}", nl=not text.endswith("\n"))
     return 0
 
 

@@ -6,3 +6,4 @@ from __future__ import annotations
 CHANGES = "openspec_changes"
 TASKS = "openspec_tasks"
 HISTORY = "openspec_sync_history"
+FILES = "openspec_files"

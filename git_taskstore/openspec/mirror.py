@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from . import CHANGES, HISTORY, TASKS
+from . import CHANGES, FILES, HISTORY, TASKS
 from .folders import ChangeFolder, Snapshot
 from .parse import (
     OpenSpecParseError,
@@ -24,7 +24,17 @@ from .parse import (
     parse_tasks,
 )
 
-__all__ = ["CHANGES", "HISTORY", "TASKS", "Parsed", "parse_change", "task_id", "task_record"]
+__all__ = [
+    "CHANGES",
+    "FILES",
+    "HISTORY",
+    "TASKS",
+    "Parsed",
+    "file_record",
+    "parse_change",
+    "task_id",
+    "task_record",
+]
 
 # Proposal sections the store edits: record field -> the heading in proposal.md.
 SECTIONS = {"why": "Why", "what_changes": "What Changes", "impact": "Impact"}
@@ -119,11 +129,22 @@ def parse_change(where: ChangeFolder, snapshot: Snapshot) -> Parsed:
         "deltas": deltas,
         "tasks_total": len(tasks_list),
         "tasks_done": done,
-        "files": dict(sorted(texts.items())),
         "hashes": {name: snapshot.digest(name) for name in sorted(texts)},
         "files_changed_at": snapshot.newest_mtime_ms(),
     }
     return Parsed(tasks, sections, fields)
+
+
+def file_record(change: str, name: str, snapshot: Snapshot) -> dict[str, Any]:
+    """A file's raw text, as a record of its own (``<change>/<name>``): written when its
+    bytes change, so a tick does not copy the change's other files into the store."""
+    return {
+        "id": f"{change}/{name}",
+        "change": change,
+        "name": name,
+        "text": snapshot.texts[name],
+        "hash": snapshot.digest(name),
+    }
 
 
 def task_record(change: str, key: str, task: Task, ordinal: int) -> dict[str, Any]:

@@ -46,7 +46,18 @@ from .folders import (
     replace_file,
     scan,
 )
-from .mirror import CHANGES, HISTORY, SECTIONS, TASKS, Parsed, parse_change, task_id, task_record
+from .mirror import (
+    CHANGES,
+    FILES,
+    HISTORY,
+    SECTIONS,
+    TASKS,
+    Parsed,
+    file_record,
+    parse_change,
+    task_id,
+    task_record,
+)
 from .parse import OpenSpecParseError, parse_tasks
 
 if TYPE_CHECKING:
@@ -191,6 +202,11 @@ class OpenSpecSync:
             raise NotFoundError(f"no OpenSpec change {change!r} in the store; run `openspec sync`")
         record["tasks"] = self.tasks(change)
         return record
+
+    def files(self, change: str) -> dict[str, str]:
+        """The raw text of each file of a change, by name, as last synced."""
+        rows = self.store.collection(FILES).list([Filter("change", Op.EQ, change)], sort="id")
+        return {row["name"]: row["text"] for row in rows}
 
     def tasks(self, change: str) -> list[dict[str, Any]]:
         return self.store.collection(TASKS).list([Filter("change", Op.EQ, change)], sort="position")
@@ -698,7 +714,13 @@ class _Run:
             self.store.collection(CHANGES).put(wanted_change)
         result.synced_at = wanted_change["synced_at"]
         files = [f"{where.folder}/{n}" for n in sorted(snapshot.texts)]
-        if from_files or result.to_store:
+        for name, digest in parsed.fields["hashes"].items():
+            if old_hashes.get(name) != digest:
+                self.store.collection(FILES).put(file_record(change, name, snapshot))
+        for name in old_hashes:
+            if name not in parsed.fields["hashes"]:
+                self.store.collection(FILES).delete(f"{change}/{name}")
+        if (from_files and self._allowed(TO_STORE)) or result.to_store:
             self._history(change, "files_to_store", True, None, from_files, result.to_store)
         if result.to_files:
             self._history(
@@ -748,6 +770,8 @@ class _Run:
             return
         for key in tasks:
             self.store.collection(TASKS).delete(task_id(change, key))
+        for name in record.get("hashes") or {}:
+            self.store.collection(FILES).delete(f"{change}/{name}")
         self.store.collection(CHANGES).delete(change)
         lost = {k: _task_value(t) for k, t in tasks.items() if _task_value(t) != t.get("synced")}
         note = (
