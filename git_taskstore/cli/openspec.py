@@ -334,7 +334,8 @@ def _set_task(change: str, task: str, done: bool, store_dir: str | None, as_json
 def done(change: str, task: str, store_dir: str | None, as_json: bool) -> int:
     """Mark TASK of CHANGE done, in the store and in tasks.md (`- [x]`).
 
-    TASK is the task's number (1.2) or #N, its place in `openspec instructions apply`.
+    TASK is the task's key (its number, 1.2, or ~ and a digest of its text, as
+    `openspec show` lists them) or #N, its place in `openspec instructions apply`.
     Marking a done task done changes nothing.
     """
     return _set_task(change, task, True, store_dir, as_json)
@@ -408,7 +409,9 @@ def show(change: str, with_files: bool, store_dir: str | None, as_json: bool) ->
             click.echo(f"  {delta['operation']:<8} {delta['capability']}: {delta['requirement']}")
     click.echo(f"\nTasks ({record.get('tasks_done') or 0}/{record.get('tasks_total') or 0}):")
     for task in record["tasks"]:
-        click.echo(f"  [{'x' if task.get('done') else ' '}] {task.get('text')}")
+        key = str(task.get("key"))
+        named = "" if str(task.get("text")).startswith(key) else f"  ({key})"
+        click.echo(f"  [{'x' if task.get('done') else ' '}] {task.get('text')}{named}")
     if record.get("conflicts"):
         click.echo(f"\nCONFLICT: {', '.join(c['unit'] for c in record['conflicts'])}")
     if record.get("sync_error"):
