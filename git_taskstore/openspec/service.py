@@ -460,7 +460,8 @@ class _Run:
                 if transient and attempt < attempts:
                     time.sleep(self.service.backoff_s * 2**attempt)
                     continue
-                # Nothing of this change was written: what the sync meant to move did not.
+                # No record of this change was written, and no file unless a later one
+                # failed (which leaves that file equal to the store: in sync next time).
                 result.to_store, result.to_files, result.files_written = [], [], []
                 result.state, result.error, result.transient = "error", str(exc), transient
                 self._record_error(result, where, record)
