@@ -90,6 +90,8 @@ DESIGN_EVERY = 8  # one change in eight has a design.md
 # within 50 ms at 1,000 changes.
 TARGET_INITIAL_RATIO = 2.0
 TARGET_SWEEP_MS = 50.0
+TARGET_HOOK_MS = 100.0  # what bench_hooks holds every hook to
+HOOK_RUNS = 11
 
 CAPABILITIES = (
     "auth", "billing", "search", "notifications", "export", "profile", "admin",
@@ -610,6 +612,29 @@ def bench_sweep(folders: Folders, sweeps: int) -> dict[str, Any]:
     }
 
 
+# --- (e) the pre-commit hook with nothing changed ---------------------------------------
+
+
+def bench_hook(folders: Folders, runs: int = HOOK_RUNS) -> dict[str, Any]:
+    """The pre-commit hook's work (what the installed hook execs) in the repository the
+    sweep left synced, against ``python -c pass``: it must tell by stat alone that
+    nothing moved, without opening the store."""
+    progress(f"pre-commit hook with nothing changed: {runs} runs")
+    hook = (sys.executable, "-m", "git_taskstore.hookrun", "pre-commit")
+    floor = (sys.executable, "-c", "pass")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
+    env.pop("PYTHONDONTWRITEBYTECODE")
+    subprocess.run(hook, cwd=folders.repo, env=env, check=True)  # bytecode written once
+    times: dict[tuple[str, ...], list[float]] = {hook: [], floor: []}
+    for _ in range(runs):
+        for argv in (hook, floor):  # interleaved: the machine's load hits both alike
+            t0 = clock()
+            subprocess.run(argv, cwd=folders.repo, env=env, check=True)
+            times[argv].append((clock() - t0) * 1000)
+    ms, floor_ms = statistics.median(times[hook]), statistics.median(times[floor])
+    return {"hook": {"median_ms": ms, "python_ms": floor_ms, "ratio": _ratio(ms, floor_ms)}}
+
+
 # --- profile -------------------------------------------------------------------------------
 
 
@@ -645,6 +670,7 @@ def build_report(params: dict[str, Any], folders: Folders, f: dict[str, Any]) ->
             "limit": TARGET_INITIAL_RATIO,
         },
         "sweep_ms": {"value": f["sweep"]["median_ms"], "limit": TARGET_SWEEP_MS},
+        "hook_pre_commit_ms": {"value": f["hook"]["median_ms"], "limit": TARGET_HOOK_MS},
     }
     for target in targets.values():
         target["ok"] = target["value"] <= target["limit"]
@@ -757,6 +783,18 @@ def render_table(report: dict[str, Any]) -> str:
             "",
         )
     )
+    hook = f["hook"]
+    rows.append(
+        (
+            "pre-commit hook, nothing changed, median",
+            ms(hook["median_ms"]),
+            "",
+            f"python -c pass {ms(hook['python_ms'])}",
+            _x(hook["ratio"]),
+            f"< {TARGET_HOOK_MS:g} ms",
+            ok("hook_pre_commit_ms"),
+        )
+    )
     env = report["environment"]
     lines = [
         f"git-taskstore OpenSpec sync: {n} changes, {d['files']} files "
@@ -784,6 +822,7 @@ def run(changes: int, sweeps: int, with_profile: bool) -> dict[str, Any]:
         progress(f"{folders.files} files, {folders.bytes / 1024:.0f} KB in {clock() - t0:.1f} s")
         figures = bench_initial(folders, work)
         figures.update(bench_sweep(folders, sweeps))
+        figures.update(bench_hook(folders))
         if with_profile:
             profile(folders)
         progress(f"done in {clock() - t0:.1f} s")

@@ -19,6 +19,7 @@ def test_bench_openspec_runs_at_a_small_size() -> None:
     assert {name: t["limit"] for name, t in report["targets"].items()} == {
         "initial_sync_vs_floor": 2.0,
         "sweep_ms": 50.0,
+        "hook_pre_commit_ms": 100.0,
     }
     for target in report["targets"].values():
         assert target["value"] > 0 and isinstance(target["ok"], bool)
