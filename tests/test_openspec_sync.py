@@ -424,16 +424,7 @@ def test_two_clones_through_a_bare_remote(tmp_path: Path) -> None:
     """One clone ticks tasks in the file, the other through the store: different tasks
     merge; the same task edited both ways is a reported conflict; nothing is lost; after
     pull and sync both clones agree. The hooks sync after git and before each commit."""
-    a = new_repo(tmp_path / "a")
-    make_change(a, **{"tasks.md": TASKS_MD + "- [ ] 1.4 Fourth\n"})
-    ok(_cli(a, "openspec", "init"))
-    commit_all(a, "openspec change")
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", "remote.git")
-    git(a, "remote", "add", "origin", str(tmp_path / "remote.git"))
-    git(a, "push", "-q", "-u", "origin", "main")
-    git(tmp_path, "clone", "-q", str(tmp_path / "remote.git"), "b")
-    b = tmp_path / "b"
-    ok(_cli(b, "init"))
+    a, b = _two_clones(tmp_path, TASKS_MD + "- [ ] 1.4 Fourth\n")
     tasks_a = a / "openspec/changes/demo/tasks.md"
     tasks_b = b / "openspec/changes/demo/tasks.md"
 
@@ -480,6 +471,21 @@ def test_two_clones_through_a_bare_remote(tmp_path: Path) -> None:
     assert tasks_a.read_bytes() == tasks_b.read_bytes()
     assert _states(a) == ["in_sync"]
     assert _task(a, "1.4")["done"] is True
+
+
+def _two_clones(tmp_path: Path, tasks_md: str) -> tuple[Path, Path]:
+    """Clone a (a change "demo" with this tasks.md, synced, pushed) and clone b of it,
+    through a bare remote; both wired by `git taskstore init`."""
+    a = new_repo(tmp_path / "a")
+    make_change(a, **{"tasks.md": tasks_md})
+    ok(_cli(a, "openspec", "init"))
+    commit_all(a, "openspec change")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", "remote.git")
+    git(a, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    git(a, "push", "-q", "-u", "origin", "main")
+    git(tmp_path, "clone", "-q", str(tmp_path / "remote.git"), "b")
+    ok(_cli(tmp_path / "b", "init"))
+    return a, tmp_path / "b"
 
 
 def _cli(repo: Path, *args: str) -> Any:
@@ -742,16 +748,7 @@ def test_tasks_without_a_number_are_known_by_their_text(sync: OpenSpecSync, top:
 def test_a_task_inserted_on_one_branch_and_one_ticked_on_another(tmp_path: Path) -> None:
     """Found by review: with keys by position, the merge joined two tasks' fields and the
     sync ticked the wrong one."""
-    a = new_repo(tmp_path / "a")
-    make_change(a, **{"tasks.md": "## Tasks\n- [ ] alpha\n- [ ] beta\n- [ ] gamma\n"})
-    ok(_cli(a, "openspec", "init"))
-    commit_all(a, "openspec change")
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", "remote.git")
-    git(a, "remote", "add", "origin", str(tmp_path / "remote.git"))
-    git(a, "push", "-q", "-u", "origin", "main")
-    git(tmp_path, "clone", "-q", str(tmp_path / "remote.git"), "b")
-    b = tmp_path / "b"
-    ok(_cli(b, "init"))
+    a, b = _two_clones(tmp_path, "## Tasks\n- [ ] alpha\n- [ ] beta\n- [ ] gamma\n")
     ok(_cli(a, "openspec", "done", "demo", "#3"))
     commit_all(a, "tick gamma")
     git(a, "push", "-q")
