@@ -433,3 +433,53 @@ def test_a_conflict_is_announced_once(repo: Path, watch: Start) -> None:
         assert "1.1 the store's words" in task(repo, "c1", "1.1")["text"]
     finally:
         watcher.close()
+
+
+# --- beside git ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held", ["index.lock", "MERGE_HEAD"])
+def test_nothing_is_synced_while_git_is_at_work(repo: Path, watch: Start, held: str) -> None:
+    """Found by review: git writes the store's files and the markdown one after the other,
+    and a sync between the two paired one branch's records with the other's files. While
+    git holds its index (a checkout) or a merge waits for the user, events wait."""
+    watcher = watch()
+    git_dir = repo / ".git"
+    (git_dir / held).write_text("0" * 40 + "\n")
+    mark = watcher.mark()
+    tick(repo / "openspec/changes/c1/tasks.md", "1.1")
+    time.sleep(QUIET_S)
+    assert syncs(watcher.since(mark)) == [], watcher
+    assert task(repo, "c1", "1.1")["done"] is False
+    (git_dir / held).unlink()
+    watcher.wait_for("sync_completed", mark=mark, change="c1", units="task 1.1")
+    assert task(repo, "c1", "1.1")["done"] is True
+
+
+def test_checkouts_beside_the_watcher_leave_the_tree_clean(repo: Path, watch: Start) -> None:
+    """Branches with other ticks, switched back and forth while the watcher runs: the
+    hooks and the watcher agree, nothing is left modified, no sync is made of a half
+    checkout."""
+    from testing import commit_all, git
+
+    commit_all(repo, "two changes")
+    lib = repo / "lib"
+    lib.mkdir()
+    for n in range(400):  # a checkout that takes a while
+        (lib / f"f{n}.txt").write_text(f"main {n}\n")
+    commit_all(repo, "lib")
+    git(repo, "checkout", "-q", "-b", "other")
+    ok(cli("openspec", "done", "c1", "1.1", cwd=repo))
+    for n in range(400):
+        (lib / f"f{n}.txt").write_text(f"other {n}\n")
+    commit_all(repo, "tick on other")
+    git(repo, "checkout", "-q", "main")
+    watcher = watch()
+    mark = watcher.mark()
+    for branch in ("other", "main", "other", "main"):
+        git(repo, "checkout", "-q", branch)
+        time.sleep(0.5)
+        assert git(repo, "status", "--porcelain") == "", (branch, watcher)
+    bogus = [e for e in watcher.since(mark) if e["event"] != "sync_started"]
+    assert all(e["event"] == "sync_completed" for e in bogus), watcher
+    assert task(repo, "c1", "1.1")["done"] is False

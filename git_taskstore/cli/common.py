@@ -54,12 +54,17 @@ def read_text(handle: IO[bytes]) -> str:
         raise ValidationError(f"{source_name(handle)} is not UTF-8 text") from None
 
 
-def open_store(store_dir: str | None, *, create: bool = False) -> Store:
-    """The store a command works on; only `init` (and writes) create a missing one."""
+def open_store(
+    store_dir: str | None, *, create: bool = False, debounce_ms: int | None = None
+) -> Store:
+    """The store a command works on; only `init` (and writes) create a missing one.
+    ``debounce_ms=0`` writes at once whatever $TASKSTORE_DEBOUNCE_MS says."""
     from ..paths import default_store_dir
     from ..store import Store
 
-    return Store.open_dir(default_store_dir(explicit=store_dir), create=create)
+    return Store.open_dir(
+        default_store_dir(explicit=store_dir), create=create, debounce_ms=debounce_ms
+    )
 
 
 def emit_json(value: Any) -> None:

@@ -456,13 +456,19 @@ def watch(debounce_ms: int, sweep_seconds: float, store_dir: str | None, as_json
         else:
             click.echo(_describe_event(event), err=event["event"] in ("warning", "sync_failed"))
 
-    with open_store(store_dir) as store:
+    # Not debounced, whatever the environment says: a write of the watcher must be in
+    # the files before the other side's watchers (and git) read them.
+    with open_store(store_dir, debounce_ms=0) as store:
         watcher = Watcher(store, emit=emit, debounce_ms=debounce_ms, sweep_s=sweep_seconds)
-        previous = signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
+        # Ctrl-C and SIGTERM alike ask the watcher to stop once its running sync ends,
+        # rather than interrupting it part-way.
+        stop = lambda *_: watcher.stop.set()  # noqa: E731
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             watcher.run()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskstoreError
+from ..gitguard import GitGuard
 from . import CHANGES, TASKS
 from .folders import ARCHIVED, plain_dir
 from .lastsync import store_signature
@@ -43,7 +44,14 @@ SWEEP_S = 30.0
 SWEEP_LIMIT = 50  # changes one sweep syncs at most
 RECENT_S = 30.0  # a change synced this recently is left to the next sweep
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-JOIN_S = 5.0  # how long a stop waits for the watching thread to finish its sync
+# What git leaves in its folder while an operation waits for the user to finish it.
+GIT_IN_PROGRESS = (
+    "MERGE_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+)
 
 Emit = Callable[[dict[str, Any]], None]
 Identity = tuple[int, int] | None  # a root's (st_dev, st_ino); None: missing
@@ -124,6 +132,8 @@ class Watcher:
         self._syncing = threading.RLock()  # one sync at a time: the watch thread or the sweep
         self._emitting = threading.Lock()  # one event line at a time
         self._thread: threading.Thread | None = None
+        self._git = GitGuard(store.path)
+        self._known_conflicts: dict[str, Any] = {}  # recorded before the running sync
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -137,7 +147,9 @@ class Watcher:
         finally:
             self.stop.set()
             if self._thread is not None:
-                self._thread.join(JOIN_S)  # it sees the stop within a step, or its sync ends
+                # It sees the stop within a step, or once its sync ends: the lock (what
+                # `status` asks) is released only when no sync of this watcher runs.
+                self._thread.join()
             claim.release()
             self._event("watch_stopped")
 
@@ -231,6 +243,14 @@ class Watcher:
             raise_interrupt=False,
         ):
             now = time.monotonic()
+            if self._git_at_work():
+                # git rewrites the files and the store's records one after the other: a
+                # sync now would pair one branch's records with another's files. The
+                # events wait; git's own hooks sync once it is done, and so does this.
+                if batch:
+                    pending.update(path for _, path in batch)
+                    last = now
+                continue
             if not ready:
                 ready = True
                 self._catch_up()
@@ -250,6 +270,16 @@ class Watcher:
                     self._sync(changes, "watcher")
             if self._roots_changed():
                 return  # run() watches the roots as they are now, and catches up
+
+    def _git_at_work(self) -> bool:
+        """Whether git is rewriting the work tree (index.lock, a stash) or stands in the
+        middle of a merge, rebase, cherry-pick or revert left for the user to finish."""
+        if self._git.busy():
+            return True
+        git_dir = self._git.git_dir
+        return git_dir is not None and any(
+            os.path.exists(os.path.join(git_dir, name)) for name in GIT_IN_PROGRESS
+        )
 
     def _catch_up(self) -> None:
         """Sync what changed while nothing watched; the first time, every change."""
@@ -294,7 +324,10 @@ class Watcher:
     # --- syncing --------------------------------------------------------------------------
 
     def sweep(self) -> None:
-        """Sync what the events missed: at most sweep_limit changes, none synced lately."""
+        """Sync what the events missed: at most sweep_limit changes, none synced lately,
+        those synced longest ago first; none while git is at work (the next sweep)."""
+        if self._git_at_work():
+            return
         self._sync_changed("periodic", recent_s=self.recent_s, limit=self.sweep_limit)
 
     def _sync_changed(self, trigger: str, *, recent_s: float, limit: int | None = None) -> None:
@@ -306,6 +339,7 @@ class Watcher:
                 return
             now = time.monotonic()
             due = [c for c in candidates if now - self.last_synced.get(c, -1e9) >= recent_s]
+            due.sort(key=lambda c: self.last_synced.get(c, -1e9))  # none starves
             if due:
                 self._sync(due[:limit], trigger)
 
@@ -338,14 +372,18 @@ class Watcher:
                 return None  # the events of the watcher's own store writes
             # Only changes with something to do are announced and synced: the events of
             # the watcher's own writes find both sides equal.
-            dry = self.service.sync(only=None if wanted is None else sorted(wanted), dry_run=True)
+            only = None if wanted is None else sorted(wanted)
+            dry = self.service.sync(only=only, dry_run=True)
             todo = [r.change for r in dry.changes if self._news(r, first=wanted is None)]
-            if not todo and wanted is not None:
-                return None
             for change in todo:
                 self._event("sync_started", change=change, trigger=trigger)
-            # A sync of every change also records the store's stat for the git hooks.
-            return self.service.sync(only=None if wanted is None else todo, trigger=trigger)
+            records = self.store.collection(CHANGES)
+            self._known_conflicts = {c: (records.get(c) or {}).get("conflicts") for c in todo}
+            # Every change wanted is synced, those in sync too: a sync that finds nothing
+            # writes nothing but what it saw, so the next sweep does not list them again.
+            report = self.service.sync(only=only, trigger=trigger)
+            report.changes = [r for r in report.changes if r.change in todo]
+            return report
         finally:
             self.own_store_signature = store_signature(self.store.path)
 
@@ -362,15 +400,18 @@ class Watcher:
 
     def _report(self, result: ChangeResult, trigger: str) -> None:
         base = {"change": result.change, "trigger": trigger}
-        if result.conflicts:
+        if result.conflicts and result.conflicts != self._known_conflicts.get(result.change):
             self._event(
                 "conflict_detected",
                 **base,
+                direction="both",
                 units=[c["unit"] for c in result.conflicts],
                 files=[result.folder],
             )
         if result.error:
-            self._event("sync_failed", **base, error=result.error, files=[result.folder])
+            self._event(
+                "sync_failed", **base, direction="both", error=result.error, files=[result.folder]
+            )
         if result.to_store or result.state in ("files_changed", "deleted"):
             self._event(
                 "sync_completed",
