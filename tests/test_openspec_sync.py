@@ -16,6 +16,7 @@ from testing.repos import new_repo, ok, run_git
 
 from git_taskstore import Store
 from git_taskstore.openspec import config as configs
+from git_taskstore.openspec import lastsync
 from git_taskstore.openspec.mirror import CHANGES as CHANGES_COLLECTION
 from git_taskstore.openspec.mirror import HISTORY, TASKS
 from git_taskstore.openspec.parse import parse_proposal
@@ -849,3 +850,23 @@ def test_a_tick_rewrites_only_the_file_it_changed(sync: OpenSpecSync, top: Path)
     shutil.rmtree(top / "openspec/changes/demo")
     sync.sync()
     assert sync.files("demo") == {}
+
+
+def test_a_sync_s_own_writes_leave_nothing_for_the_sweep(sync: OpenSpecSync, top: Path) -> None:
+    """Found by review: after a store -> files write the change was listed by every
+    sweep, and a sync of one change made the next sweep scan every record and the next
+    git hook sync everything."""
+    _age(top / "openspec")
+    sync.sync()
+    assert sync.changed_since_last_sync() == [] and not sync.needs_sync()
+    sync.set_task("demo", "1.1", done=True)  # writes tasks.md, syncs one change
+    seen = lastsync.load(sync.store.path)
+    assert seen["files"]["demo"]["dirs"] is not None  # remembered, not listed again
+    assert seen["store"] == lastsync.store_signature(sync.store.path)  # nothing to scan
+    assert lastsync.jsonable(
+        lastsync.stat_files(str(top), "openspec/changes/demo", ["tasks.md"])
+    ) == {"tasks.md": seen["files"]["demo"]["files"]["tasks.md"]}
+    # Another writer's record: the store's files moved, the change is found.
+    with Store.open(top) as other:
+        other.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
+    assert sync.changed_since_last_sync() == ["demo"]

@@ -175,6 +175,7 @@ class OpenSpecSync:
         self.top = os.path.abspath(top) if top else os.path.dirname(store.path)
         self.config = configs.load(store.path)
         self.retries = 0  # attempts after a transient error (the watcher sets more)
+        self._assume_clean = False  # see _sync_after_edit
         self.backoff_s = 0.1
 
     @staticmethod
@@ -280,7 +281,9 @@ class OpenSpecSync:
                 if problem:
                     raise ValidationError(problem)
             if len(patch) > 1 and any(current.get(k) != v for k, v in patch.items()):
+                clean = self._store_clean()
                 tasks.put(patch, merge=True)
+                return self._sync_after_edit(change, trigger, clean)
             return self.sync(change, trigger=trigger).changes[0]
 
     def set_section(
@@ -298,8 +301,24 @@ class OpenSpecSync:
         with self.store.locked():
             if changes.get(change) is None:
                 raise NotFoundError(f"no OpenSpec change {change!r} in the store")
+            clean = self._store_clean()
             changes.put({"id": change, section: body}, merge=True)
+            return self._sync_after_edit(change, trigger, clean)
+
+    def _store_clean(self) -> bool:
+        """No record written since the last sync that knew them all."""
+        return lastsync.store_signature(self.store.path) == lastsync.load(self.store.path).get(
+            "store"
+        )
+
+    def _sync_after_edit(self, change: str, trigger: str, clean: bool) -> ChangeResult:
+        """Sync the change just edited through the store (lock held); when the store was
+        clean before that edit, it is clean again after this sync of that change."""
+        self._assume_clean = clean
+        try:
             return self.sync(change, trigger=trigger).changes[0]
+        finally:
+            self._assume_clean = False
 
     def sync(
         self,
@@ -336,6 +355,7 @@ class OpenSpecSync:
                 )
             tasks = self._tasks_by_change(None if wanted is None else ids)
             run = _Run(self, trigger, direction, winner, dry_run, missing)
+            run.store_was_clean = run.store_was_clean or self._assume_clean
             with contextlib.nullcontext() if dry_run else self.store.batch():
                 for change_id in ids:
                     run.change(
@@ -426,6 +446,8 @@ class _Run:
         self.results: list[ChangeResult] = []
         self.history: list[dict[str, Any]] = []
         self.seen = lastsync.load(self.store.path)
+        # No record written since the last sync that knew them all (under the lock).
+        self.store_was_clean = lastsync.store_signature(self.store.path) == self.seen.get("store")
         self.now = now_ms()
         # History ids sort in the order written: time-ordered across runs, a counter within.
         self.id_base = new_id("sync-")
@@ -546,9 +568,8 @@ class _Run:
         if moved.get("held"):
             self._forget(where.change)  # the other direction is still to come
         else:
-            # After its own writes, the folder is listed again by the next sweep: a file
-            # someone added meanwhile must not pass for one this sync saw.
-            self._remember(where, texts, dirs if texts is snapshot else None)
+            after = self._dirs_after_writing(where, texts) if texts is not snapshot else dirs
+            self._remember(where, texts, after)
 
     def _decide(self, result: ChangeResult, unit: str, f: object, s: object, b: object) -> str:
         decision = decide(f, s, b, self.winner)
@@ -830,6 +851,21 @@ class _Run:
             "files": {k: list(v) for k, v in sorted(snapshot.stats.items())},
         }
 
+    def _dirs_after_writing(
+        self, where: ChangeFolder, snapshot: Snapshot
+    ) -> dict[str, tuple[int, int]] | None:
+        """The folder's stats after this sync's own writes moved its mtime, if its files
+        are still the ones this sync saw (stats first, then the listing: a file added
+        after the stats moves them again); else None: listed again by the next sweep."""
+        try:
+            dirs = dir_stats(self.top, where.folder)
+            same = file_names(self.top, where.folder) == sorted(
+                snapshot.texts, key=lambda n: (n.startswith("specs/"), n)
+            )
+        except (OSError, FolderError):
+            return None
+        return dirs if same else None
+
     def _remember_as_is(self, where: ChangeFolder) -> None:
         """A change whose files cannot be synced as they are: not read again until one
         of them (or its folder) moves."""
@@ -846,10 +882,12 @@ class _Run:
         self.seen.get("files", {}).pop(change, None)
 
     def save_lastsync(self, whole: bool) -> None:
-        """Keep each synced file's stat, and, after a sync of every change both ways (under
-        the lock, its writes applied), the stat of the store's files: the sweep compares
-        both to tell what changed since."""
-        self.seen["store"] = lastsync.store_signature(self.store.path) if whole else None
+        """Keep each synced file's stat, and the stat of the store's files when every
+        record is known to be synced: after a sync of every change both ways, or after
+        any sync when only this process wrote the store since the last such (under the
+        lock, its writes applied). The sweep compares both to tell what changed since."""
+        clean = whole or self.store_was_clean
+        self.seen["store"] = lastsync.store_signature(self.store.path) if clean else None
         self.seen["saved_at"] = time.time_ns()
         lastsync.save(self.store.path, self.seen)
 
