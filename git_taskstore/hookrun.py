@@ -31,6 +31,7 @@ TYPE_CHECKING = False  # typing is not worth its import to a hook; mypy reads it
 
 if TYPE_CHECKING:
     from .git import Repo
+    from .openspec.service import SyncReport
 
 HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
 # Hooks whose failure stops the git operation; the others only report.
@@ -114,24 +115,51 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     # PERF: stat alone tells whether anything moved; most commits and checkouts touch
     # no OpenSpec file and no OpenSpec record, and then the store is not opened.
     roots = config.load(store_dir).roots
-    if not lastsync.needs_sync(store_dir, top, roots):
+    needed = lastsync.needs_sync(store_dir, top, roots)
+    # A commit of OpenSpec files takes the records that describe them, written by an
+    # earlier sync (`openspec done`, the watcher), even when nothing is left to sync.
+    staged = repo is not None and _openspec_staged(repo, top, roots)
+    if not needed and not staged:
         return
     if repo is not None and not _commit_holds_the_work_tree(repo, top, roots):
         return
-    from .openspec.service import OpenSpecSync
-    from .store import Store
+    records = [os.path.join(store_dir, f"{n}.jsonl") for n in (CHANGES, TASKS, HISTORY, FILES)]
+    report = None
+    if needed:
+        from .openspec.service import OpenSpecSync
+        from .store import Store
 
-    # Not debounced, whatever the environment says: what the sync writes must be in the
-    # files when they are staged.
-    with Store.open_dir(store_dir, create=False, debounce_ms=0) as store:
-        service = OpenSpecSync(store)
-        before = {name: _size(store.file_path(name)) for name in (CHANGES, TASKS, HISTORY, FILES)}
-        report = service.sync(trigger="hook")
-        grown = [
-            store.file_path(name)
-            for name, size in before.items()
-            if _size(store.file_path(name)) != size
-        ]
+        # Not debounced, whatever the environment says: what the sync writes must be in
+        # the files when they are staged.
+        with Store.open_dir(store_dir, create=False, debounce_ms=0) as store:
+            report = OpenSpecSync(store).sync(trigger="hook")
+        _warn_of(report)
+    if repo is None:
+        return
+    from . import git
+
+    written = (
+        []
+        if report is None
+        else [os.path.join(top, p) for r in report.changes for p in r.files_written]
+    )
+    paths = [p for p in written + records if os.path.exists(p)]
+    if paths:
+        git.run_git("add", "--", *paths, cwd=repo.top)
+    if written:
+        _say("note", f"OpenSpec sync: staged {len(written)} file(s) it wrote, and the records")
+
+
+def _openspec_staged(repo: Repo, top: str, roots: list[str]) -> bool:
+    """Whether the commit changes a file under the OpenSpec roots."""
+    from . import git
+
+    folders = [os.path.relpath(os.path.join(top, r), repo.top) for r in roots]
+    diff = git.run_git("diff", "--cached", "--quiet", "--", *folders, cwd=repo.top, check=False)
+    return diff.returncode == 1
+
+
+def _warn_of(report: SyncReport) -> None:
     for result in report.changes:
         if result.conflicts:
             units = ", ".join(c["unit"] for c in result.conflicts)
@@ -142,15 +170,6 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
             )
         elif result.error:
             _say("warning", f"OpenSpec change {result.change}: {result.error}")
-    if repo is None:
-        return
-    written = [os.path.join(top, p) for r in report.changes for p in r.files_written]
-    paths = [p for p in written + grown if os.path.exists(p)]
-    if paths:
-        from . import git
-
-        git.run_git("add", "--", *paths, cwd=repo.top)
-        _say("note", f"OpenSpec sync: staged {len(paths)} file(s) it wrote")
 
 
 def _commit_holds_the_work_tree(repo: Repo, top: str, roots: list[str]) -> bool:
@@ -165,13 +184,15 @@ def _commit_holds_the_work_tree(repo: Repo, top: str, roots: list[str]) -> bool:
         _say("note", "OpenSpec not synced for a commit of named paths; `git commit` syncs it")
         return False
     folders = [os.path.relpath(os.path.join(top, r), repo.top) for r in roots]
-    status = git.run_git("status", "--porcelain", "-z", "--", *folders, cwd=repo.top)
+    status = git.run_git("status", "--porcelain", "-z", "-uall", "--", *folders, cwd=repo.top)
     entries = iter(status.stdout.decode("utf-8", "replace").split("\0"))
     unstaged = []
     for entry in entries:
         if entry[:1] in ("R", "C"):
             next(entries, None)  # the path it was renamed or copied from
-        if len(entry) > 3 and entry[1] != " ":  # the work tree differs from the index
+        # The work tree differs from the index, for a file the sync reads (an editor's
+        # swap file or a killed write's temp file beside them does not count).
+        if len(entry) > 3 and entry[1] != " " and _read_by_sync(entry[3:]):
             unstaged.append(entry[3:])
     if not unstaged:
         return True
@@ -185,11 +206,11 @@ def _commit_holds_the_work_tree(repo: Repo, top: str, roots: list[str]) -> bool:
     return False
 
 
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
+def _read_by_sync(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name in ("proposal.md", "tasks.md", "design.md", ".openspec.yaml") or (
+        name == "spec.md" and "/specs/" in path
+    )
 
 
 def pre_commit(store_dir: str) -> int:

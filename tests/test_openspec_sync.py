@@ -870,3 +870,22 @@ def test_a_sync_s_own_writes_leave_nothing_for_the_sweep(sync: OpenSpecSync, top
     with Store.open(top) as other:
         other.collection(TASKS).put({"id": "demo/1.2", "done": True}, merge=True)
     assert sync.changed_since_last_sync() == ["demo"]
+
+
+@pytest.mark.slow
+def test_a_commit_of_openspec_files_takes_their_records(tmp_path: Path) -> None:
+    """Found by review: after `openspec done` (or the watcher) wrote both sides, a commit
+    of the staged tasks.md left its records out; and an editor's swap file beside
+    tasks.md stopped every sync as an unstaged edit."""
+    repo = _hooked(tmp_path)
+    ok(_cli(repo, "openspec", "done", "demo", "1.1"))
+    (repo / "openspec/changes/demo/.tasks.md.swp").write_bytes(b"\0vim")
+    git(repo, "add", "openspec/changes/demo/tasks.md")
+    ok(run_git(repo, "commit", "-q", "-m", "tick"))
+    assert '"done":true' in git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
+    assert git(repo, "status", "--porcelain") == "?? openspec/changes/demo/.tasks.md.swp\n"
+    _tick(repo / "openspec/changes/demo/tasks.md", "1.2")
+    git(repo, "add", "openspec/changes/demo/tasks.md")
+    done = run_git(repo, "commit", "-q", "-m", "tick 1.2")
+    assert done.code == 0 and "not staged" not in done.err, done
+    assert '"id":"demo/1.2"' in git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
