@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 
 def fsync_dir(path: str) -> None:
@@ -18,8 +19,13 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir."""
+def atomic_write(
+    path: str, data: bytes, *, before_rename: Callable[[], None] | None = None
+) -> None:
+    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir.
+
+    ``before_rename`` runs once the new bytes are durable, right before the rename: a
+    last check that the file is still what the caller read (an exception keeps it)."""
     folder, name = os.path.split(os.path.abspath(path))
     while True:
         tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
@@ -37,6 +43,8 @@ def atomic_write(path: str, data: bytes) -> None:
             os.chmod(tmp, os.stat(path).st_mode & 0o777)
         else:
             os.chmod(tmp, 0o644)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

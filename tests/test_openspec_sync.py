@@ -889,3 +889,46 @@ def test_a_commit_of_openspec_files_takes_their_records(tmp_path: Path) -> None:
     done = run_git(repo, "commit", "-q", "-m", "tick 1.2")
     assert done.code == 0 and "not staged" not in done.err, done
     assert '"id":"demo/1.2"' in git(repo, "show", "HEAD:.taskstore/openspec_tasks.jsonl")
+
+
+def test_tasks_of_the_same_text_in_other_groups_keep_their_keys(
+    sync: OpenSpecSync, top: Path
+) -> None:
+    """Found by review: "Write tests" under Backend and under Frontend were told apart by
+    their order alone, so one inserted above shifted the keys and a store tick landed on
+    Backend's line. The group heading is part of the digest."""
+    tasks_md = top / "openspec/changes/demo/tasks.md"
+    two = "## 1. Backend\n- [ ] Write tests\n\n## 2. Frontend\n- [ ] Write tests\n"
+    tasks_md.write_text(two)
+    sync.sync()
+    frontend = [t for t in sync.tasks("demo") if t["group"] == "2. Frontend"][0]
+    sync.store.collection(TASKS).put({"id": frontend["id"], "done": True}, merge=True)
+    tasks_md.write_text("## 0. Schema\n- [ ] Write tests\n\n" + two)
+    result = sync.sync().changes[0]
+    assert result.to_files == [f"task {frontend['key']}"] and not result.conflicts
+    assert tasks_md.read_text() == "## 0. Schema\n- [ ] Write tests\n\n" + two.replace(
+        "## 2. Frontend\n- [ ] Write tests", "## 2. Frontend\n- [x] Write tests"
+    )
+
+
+def test_a_save_while_the_sync_writes_is_not_overwritten(tmp_path: Path) -> None:
+    """Found by review: the file was compared, then backed up and fsynced, then renamed
+    over: an editor's save in between was lost. The comparison now runs once the new
+    bytes are durable, right before the rename (atomic_write's before_rename)."""
+    from git_taskstore.files import atomic_write
+    from git_taskstore.openspec.folders import FolderError, replace_file
+
+    path = tmp_path / "tasks.md"
+    path.write_bytes(b"old\n")
+
+    def editor_saves() -> None:
+        path.write_bytes(b"saved by a person\n")
+        raise FolderError("tasks.md changed during the sync", transient=True)
+
+    with pytest.raises(FolderError):
+        atomic_write(str(path), b"ours\n", before_rename=editor_saves)
+    assert path.read_bytes() == b"saved by a person\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["tasks.md"]  # no temp file left
+    with pytest.raises(FolderError, match="changed during the sync"):
+        replace_file(str(tmp_path.parent), tmp_path.name, "tasks.md", b"old\n", b"x", "", 0)
+    assert path.read_bytes() == b"saved by a person\n"

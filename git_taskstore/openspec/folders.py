@@ -316,21 +316,28 @@ def replace_file(
     ):
         raise FolderError(f"{folder} vanished or was replaced during the sync", transient=True)
     path = os.path.join(top, folder, name)
-    if expected is not None:
-        current, _ = read_file(top, folder, name)
-        if current != expected:
-            raise FolderError(f"{folder}/{name} changed during the sync", transient=True)
-        _backup(backups, folder, name, current, keep)
-    elif os.path.lexists(path):
-        raise FolderError(f"{folder}/{name} appeared during the sync", transient=True)
+
+    def still_as_read() -> None:
+        # Checked once the new bytes are durable, right before the rename: an editor's
+        # save in between is not overwritten (a save within the rename itself can be).
+        if expected is not None:
+            current, _ = read_file(top, folder, name)
+            if current != expected:
+                raise FolderError(f"{folder}/{name} changed during the sync", transient=True)
+        elif os.path.lexists(path):
+            raise FolderError(f"{folder}/{name} appeared during the sync", transient=True)
+
+    still_as_read()  # before the work of writing, too
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, before_rename=still_as_read)
     except OSError as exc:
         raise FolderError(
             f"cannot write {folder}/{name} ({exc.strerror}): check the folder's permissions",
             transient=isinstance(exc, PermissionError | FileNotFoundError),
         ) from None
     info = os.lstat(path)
+    if expected is not None:
+        _backup(backups, folder, name, expected, keep)
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 

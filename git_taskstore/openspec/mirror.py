@@ -42,8 +42,9 @@ SECTIONS = {"why": "Why", "what_changes": "What Changes", "impact": "Impact"}
 
 def task_key(task: Task, numbers: Counter[str], seen: Counter[str]) -> str:
     """A task's id within its change: its number (``1.2``) when the file gives it to no
-    other task, else ``~`` and a digest of its text (``~3f2a9c1b``; ``.2``, ``.3`` for
-    the second and third task of the same text).
+    other task, else ``~`` and a digest of its group heading and its text
+    (``~3f2a9c1b``; ``.2``, ``.3`` for the second and third task of the same text in
+    the same group).
 
     Never its place in the file: a task inserted above on one branch would shift every
     key, and the merge would then join the fields of two tasks into one record. A task
@@ -52,7 +53,8 @@ def task_key(task: Task, numbers: Counter[str], seen: Counter[str]) -> str:
     in OpenSpec."""
     if task.number is not None and numbers[task.number] == 1:
         return task.number
-    digest = "~" + hashlib.sha1(task.text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    named = f"{task.group or ''}\n{task.text}".encode("utf-8", "surrogatepass")
+    digest = "~" + hashlib.sha1(named).hexdigest()[:8]
     seen[digest] += 1
     return digest if seen[digest] == 1 else f"{digest}.{seen[digest]}"
 
