@@ -901,7 +901,7 @@ def test_tasks_of_the_same_text_in_other_groups_keep_their_keys(
     two = "## 1. Backend\n- [ ] Write tests\n\n## 2. Frontend\n- [ ] Write tests\n"
     tasks_md.write_text(two)
     sync.sync()
-    frontend = [t for t in sync.tasks("demo") if t["group"] == "2. Frontend"][0]
+    frontend = next(t for t in sync.tasks("demo") if t["group"] == "2. Frontend")
     sync.store.collection(TASKS).put({"id": frontend["id"], "done": True}, merge=True)
     tasks_md.write_text("## 0. Schema\n- [ ] Write tests\n\n" + two)
     result = sync.sync().changes[0]
