@@ -75,8 +75,10 @@ from git_taskstore.openspec import folders as folders_module
 from git_taskstore.openspec import lastsync as lastsync_module
 from git_taskstore.openspec import mirror
 from git_taskstore.openspec import service as service_module
+from git_taskstore.openspec import syncrun as syncrun_module
 from git_taskstore.openspec.folders import ChangeFolder, Snapshot
-from git_taskstore.openspec.service import OpenSpecSync, now_ms
+from git_taskstore.openspec.service import OpenSpecSync
+from git_taskstore.openspec.syncrun import now_ms
 
 RUNS = 3
 SECOND_SYNC_RUNS = 3
@@ -264,9 +266,9 @@ def timed_parts(wrapped: Sequence[tuple[Any, str, str]]) -> Iterator[dict[str, f
 # batch: _write_records validates and serialises them, Engine.apply writes them).
 SYNC_PARTS = (
     (service_module, "scan", "scan the roots"),
-    (service_module, "read_change", "read_change: list + read the files"),
-    (service_module, "parse_change", "parse_change: parse, hash, fields"),
-    (service_module._Run, "_write_records", "_write_records: build, validate, hold"),
+    (syncrun_module, "read_change", "read_change: list + read the files"),
+    (syncrun_module, "parse_change", "parse_change: parse, hash, fields"),
+    (syncrun_module.SyncRun, "_write_records", "_write_records: build, validate, hold"),
     (engine_module.Engine, "apply", "Engine.apply: append + fsync + SQLite"),
     (lastsync_module, "save", "save openspec.state"),
 )

@@ -31,7 +31,7 @@ TYPE_CHECKING = False  # typing is not worth its import to a hook; mypy reads it
 
 if TYPE_CHECKING:
     from .git import Repo
-    from .openspec.service import SyncReport
+    from .openspec.syncrun import SyncReport
 
 HOOKS = ("pre-commit", "post-merge", "post-rewrite", "pre-push", "post-checkout")
 # Hooks whose failure stops the git operation; the others only report.

@@ -30,7 +30,7 @@ from testing import CACHE_NAMES, Result, assert_fails, data, init_repo, ok
 from testing.inprocess import cli
 
 from git_taskstore import Store
-from git_taskstore.openspec import folders, service
+from git_taskstore.openspec import folders, syncrun
 from git_taskstore.openspec.folders import FolderError
 
 CHANGES_DIR = Path("openspec") / "changes"
@@ -943,18 +943,18 @@ def test_a_change_archived_during_the_sync(repo: Path, monkeypatch: pytest.Monke
     """`openspec archive` moves the folder between the sync's read and its write: the
     write is refused (transient), nothing is written anywhere, and the next sync writes
     the tick into the archived folder."""
-    real = service.replace_file
+    real = syncrun.replace_file
     moved = repo / CHANGES_DIR / "archive" / "2026-01-02-fix-typo"
 
     def archive_first(top: str, folder: str, *args: Any) -> tuple[int, int, int]:
         os.rename(os.path.join(top, folder), moved)
         return real(top, folder, *args)
 
-    monkeypatch.setattr(service, "replace_file", archive_first)
+    monkeypatch.setattr(syncrun, "replace_file", archive_first)
     assert_fails(os_cli(repo, "done", "fix-typo", "1.1"), 1, "vanished or was replaced")
     assert (moved / "tasks.md").read_text() == TYPO_TASKS
     assert not (repo / TYPO).exists()
-    monkeypatch.setattr(service, "replace_file", real)
+    monkeypatch.setattr(syncrun, "replace_file", real)
 
     result = ok(os_cli(repo, "sync"))
     assert result.out == "fix-typo: store -> files: task 1.1\n"

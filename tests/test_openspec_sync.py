@@ -17,10 +17,11 @@ from testing.repos import new_repo, ok, run_git
 from git_taskstore import Store
 from git_taskstore.openspec import config as configs
 from git_taskstore.openspec import lastsync
+from git_taskstore.openspec.folders import BACKUPS_NAME
 from git_taskstore.openspec.mirror import CHANGES as CHANGES_COLLECTION
 from git_taskstore.openspec.mirror import HISTORY, TASKS
 from git_taskstore.openspec.parse import parse_proposal
-from git_taskstore.openspec.service import BACKUPS_NAME, OpenSpecSync
+from git_taskstore.openspec.service import OpenSpecSync
 
 TASKS_MD = "## 1. Build\n- [ ] 1.1 First\n- [ ] 1.2 Second\n- [x] 1.3 Third\n"
 PROPOSAL = "# Change: Demo\n\n## Why\nBecause.\n\n## What Changes\n- a thing\n\n## Impact\nNone.\n"

@@ -24,7 +24,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..openspec.service import ChangeResult, OpenSpecSync, SyncReport
+    from ..openspec.service import OpenSpecSync
+    from ..openspec.syncrun import ChangeResult, SyncReport
 
 
 @contextmanager

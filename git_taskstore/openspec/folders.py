@@ -28,6 +28,7 @@ ARCHIVED = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
 CHANGE_MARKS = ("proposal.md", "tasks.md", "design.md", "specs", ".openspec.yaml")
 MAX_FILE_BYTES = 1 << 20  # OpenSpec files are pages of prose; 1 MiB is far beyond one
 MAX_SPEC_FILES = 200
+BACKUPS_NAME = "openspec-backups"  # in the store: copies of the files a sync replaced
 MAX_SPEC_DEPTH = 16  # folders under specs/: OpenSpec's capabilities nest one or two deep
 
 

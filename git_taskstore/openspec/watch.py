@@ -31,7 +31,8 @@ from ..gitguard import GitGuard
 from . import CHANGES, TASKS
 from .folders import ARCHIVED, plain_dir
 from .lastsync import store_signature
-from .service import ChangeResult, OpenSpecSync, SyncReport
+from .service import OpenSpecSync
+from .syncrun import ChangeResult, SyncReport
 
 if TYPE_CHECKING:
     from ..store import Store
