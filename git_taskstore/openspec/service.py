@@ -1,19 +1,9 @@
 """Two-way sync between OpenSpec change folders and the store: the service object.
 
-Each unit the store can edit (a task's done flag and text; a proposal section) has three
-values: the file's (F), the store's (S), and the base (B), the file's value when the two
-were last in sync, kept in the unit's record (``synced``) so that it travels with git.
-
-- F == S: in sync (the base is brought up to it);
-- only F moved from B: the file's value goes into the store;
-- only S moved from B: the store's value is written into the file;
-- both moved, to different values: a conflict, recorded on the change and in the history;
-  neither side is overwritten until ``resolve`` names a winner.
-
-A sync writes the files first and the records after: a crash between the two leaves
-F == S, which the next sync takes as in sync. Everything else a change record shows
-(title, status, deltas, counts, raw text) follows the files. Each sync that changes
-something, fails or finds a new conflict appends to ``openspec_sync_history``.
+``OpenSpecSync(store)`` syncs both ways or one way, tells each change's state, settles
+conflicts, ticks a task or replaces a proposal section through the store, and reads the
+records and the history. Each sync is a ``syncrun.SyncRun`` (the three-way rule per
+unit, the writes) under the store's lock; ``lastsync`` tells by stat what changed since.
 """
 
 from __future__ import annotations
