@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debounce, jsonl, layout, log, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
-from .errors import TaskstoreError
+from .errors import TaskstoreError, ValidationError
 from .fieldtimes import public
 from .gcpause import gc_paused
 from .ids import new_id
@@ -406,6 +406,10 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[R]:
+        filters = tuple(filters)
+        _check_declared(
+            cls, [f.field for f in filters] + ([sort.removeprefix("-")] if sort else [])
+        )
         self._declare(cls)
         rows = self.collection(cls.collection()).list(
             filters, sort=sort, limit=limit, offset=offset
@@ -413,6 +417,8 @@ class Store:
         return [cls.from_dict(row) for row in rows]
 
     def count(self, cls: type[Record], filters: Iterable[Filter] = ()) -> int:
+        filters = tuple(filters)
+        _check_declared(cls, [f.field for f in filters])
         self._declare(cls)
         return self.collection(cls.collection()).count(filters)
 
@@ -486,6 +492,22 @@ class Store:
         from . import maintenance
 
         return maintenance.import_data(self, data)
+
+
+def _check_declared(cls: type[Record], fields: Sequence[str]) -> None:
+    """A typed query names fields its class declares: a typo would match nothing, silently."""
+    if not fields:
+        return
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)} - {"extra_fields"}
+    unknown = [name for name in fields if name not in known]
+    if unknown:
+        raise ValidationError(
+            f"{cls.__name__} has no field {unknown[0]!r} to filter or sort on "
+            f"(it has {', '.join(sorted(known))}); query undeclared fields with "
+            f"store.collection({cls.collection()!r}).list(...)"
+        )
 
 
 # Stores in debounced mode still open: their pending writes are exported at exit.

@@ -294,9 +294,17 @@ def test_list_sort_limit_offset_fields_count(seeded: Path) -> None:
 
     empty = ok(cli("list", "tasks", "-w", "status=nothing", cwd=seeded))
     assert empty.out == "" and "no records in tasks match" in empty.err
-    # A misspelled collection is not an error (an empty one is valid), but it is named.
-    missing = ok(cli("list", "taks", cwd=seeded))
-    assert missing.out == "" and "no collection 'taks' (collections: tasks)" in missing.err
+    # A misspelled collection is an error, as `get` says of a missing record; --json too.
+    for extra in ([], ["--json"]):
+        missing = cli("list", "taks", *extra, cwd=seeded)
+        assert missing.code == 1 and missing.out == ""
+        assert missing.err == "error: no collection 'taks' (collections: tasks)\n"
+    # `==` is no operator: it used to look for "=open", silently matching nothing.
+    doubled = cli("list", "tasks", "--where", "status==open", cwd=seeded)
+    assert doubled.code == 2 and "'==' is not an operator" in doubled.err
+    # --fields picks the fields of --json's records too.
+    picked = data(cli("list", "tasks", "--fields", "id,status", "--json", cwd=seeded))
+    assert picked and all(list(r) == ["id", "status"] for r in picked)
     # --store works before the command name too.
     before = ok(cli("--store", str(seeded / ".taskstore"), "list", "tasks", "--count", cwd="/"))
     assert before.out == "4\n"
@@ -480,7 +488,7 @@ def test_every_data_command_prints_one_json_document(repo: Path, tmp_path: Path)
     }
     assert [r["id"] for r in doc("list", "notes")] == ["n1", "n2", "n3"]
     assert doc("list", "notes", "--count") == 3
-    assert doc("list", "empty") == []
+    assert doc("list", "notes", "--where", "id=nothing") == []
     for command in ("collections", "stats", "sync", "compact"):
         assert isinstance(doc(command), list), command
     assert isinstance(doc("sync", "--full"), list)
@@ -504,7 +512,12 @@ def test_store_discovery_and_overrides(repo: Path, tmp_path: Path) -> None:
     assert not (sub / ".taskstore").exists() and not (repo / "src" / ".taskstore").exists()
     assert ids(cli("list", "tasks", "--json", cwd=sub)) == SEED_IDS
 
-    # --store DIR is the store folder itself, relative to the current folder.
+    # --store DIR is the store folder itself, relative to the current folder; a write
+    # does not create one there (a typo would make a new empty store): `init` does.
+    typo = cli("put", "notes", '{"id": "explicit"}', "--store", "../../other", cwd=sub)
+    assert typo.code == 1 and "no store at" in typo.err
+    assert not (repo / "other").exists()
+    ok(cli("init", "--store", "../../other", cwd=sub))
     ok(cli("put", "notes", '{"id": "explicit"}', "--store", "../../other", cwd=sub))
     assert (repo / "other" / "notes.jsonl").is_file()
     assert (repo / "other" / ".version").read_bytes().strip() == b"1"
@@ -514,6 +527,7 @@ def test_store_discovery_and_overrides(repo: Path, tmp_path: Path) -> None:
 
     env_store = tmp_path / "env-store"
     env = {"TASKSTORE_DIR": str(env_store)}
+    ok(cli("init", cwd=sub, env=env))
     ok(cli("put", "notes", '{"id": "from-env"}', cwd=sub, env=env))
     assert ids(cli("list", "notes", "--json", cwd=repo, env=env)) == ["from-env"]
     # --store beats TASKSTORE_DIR.
@@ -990,6 +1004,7 @@ def test_install_and_uninstall_hooks_take_the_repo_of_store(repo: Path, tmp_path
 
 def test_hook_run_works_on_the_store_named(repo: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-store"
+    ok(cli("init", "--no-hooks", "--store", str(other), cwd=repo))
     ok(cli("put", "notes", '{"id": "n1"}', "--store", str(other), cwd=repo))
     with open(other / "notes.jsonl", "a") as handle:  # as a merge leaves it
         handle.write('{"id": "n2", "updated_at": 5}\n')

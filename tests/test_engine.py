@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from testing.stores import (
-    Task,
     file_lines,
     make_history,
     snapshot,
@@ -51,7 +50,7 @@ def test_a_damaged_cache_is_rebuilt_and_the_data_is_intact(
         with Store.open(tmp_path) as store:
             assert store.export_data() == expected
             assert store.collection("tasks").get("b") is None
-            assert store.count(Task, [Filter("v", Op.EQ, 3)]) == 1
+            assert store.collection("tasks").count([Filter("v", Op.EQ, 3)]) == 1
             assert [p.line for p in store.check()] == [4]  # the {broken line, nothing else
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert errors == []

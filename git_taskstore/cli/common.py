@@ -67,6 +67,13 @@ def open_store(
     )
 
 
+def creates_store(store_dir: str | None) -> bool:
+    """Whether a write may create a missing store: only the default one (`.taskstore` at
+    the top of the work tree). A folder named with --store or TASKSTORE_DIR must exist,
+    so that a typo is an error, not a new empty store beside the real one."""
+    return store_dir is None
+
+
 def emit_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
@@ -162,6 +169,13 @@ def parse_where(expressions: Iterable[str]) -> list[Filter]:
                 param_hint="--where",
             )
         field, op_text, raw = match.groups()
+        if raw.lstrip().startswith(("=", ">", "<")) and not raw.lstrip().startswith('"'):
+            # `status==open` matched `=` and looked for "=open": nothing, silently.
+            raise click.BadParameter(
+                f"{expr!r}: {op_text + raw.lstrip()[:1]!r} is not an operator; use =, !=, "
+                '>, >=, <, <= or ~ (quote a value that starts with one: status="=x")',
+                param_hint="--where",
+            )
         value = parse_value(raw)
         op = ops[op_text]
         if isinstance(value, list):

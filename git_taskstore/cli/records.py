@@ -10,6 +10,7 @@ import click
 
 from .common import (
     WINDOW,
+    creates_store,
     default_columns,
     emit_json,
     format_value,
@@ -100,7 +101,8 @@ def put(
         records = _parse_records(sys.stdin.read(), "stdin")
     if not records:
         raise ValidationError("nothing to put: the input holds no records")
-    with open_store(store_dir, create=True) as store:
+    with open_store(store_dir, create=creates_store(store_dir)) as store:
+        _check_model(store, collection, records, merge)
         written = store.collection(collection).put_many(records, merge=merge)
     if as_json:
         # An argument may hold several JSON lines: print them all (an array), not only the
@@ -110,6 +112,21 @@ def put(
         for item in written:
             click.echo(f"put {collection}/{item['id']}")
     return 0
+
+
+def _check_model(store: Store, collection: str, records: list[dict[str, Any]], merge: bool) -> None:
+    """A record put into a task-model collection (prds, task_specs, ...) passes that
+    model's validation, as one written through create-prd does; with --merge, the record
+    as it will be. Nothing is written if one fails."""
+    from ..taskmodel import MODELS
+
+    model = next((m for m in MODELS if m.collection() == collection), None)
+    if model is None:
+        return
+    coll = store.collection(collection)
+    for record in records:
+        whole = {**(coll.get(str(record.get("id"))) or {}), **record} if merge else record
+        model.from_dict(whole).validate()
 
 
 @click.command()
@@ -241,16 +258,23 @@ def list_(
             emit_json(n) if as_json else click.echo(str(n))
             return 0
         rows = coll.list(filters, sort=sort, limit=limit, offset=offset)
+        missing = not rows and not _exists(store, collection)
+    if missing:
+        from ..errors import NotFoundError
+
+        known = ", ".join(store.collections()) or "none yet"
+        raise NotFoundError(f"no collection {collection!r} (collections: {known})")
+    columns = [c.strip() for c in fields.split(",") if c.strip()] if fields else None
     if as_json:
-        emit_json(rows)
+        emit_json(rows if columns is None else [{c: r.get(c) for c in columns} for r in rows])
         return 0
     if not rows:
-        if not os.path.exists(store.file_path(collection)):
-            known = ", ".join(store.collections()) or "none yet"
-            click.echo(f"no collection {collection!r} (collections: {known})", err=True)
-        else:
-            click.echo(f"no records in {collection}" + (" match" if filters else ""), err=True)
+        click.echo(f"no records in {collection}" + (" match" if filters else ""), err=True)
         return 0
-    columns = [c.strip() for c in fields.split(",") if c.strip()] if fields else None
     print_table(rows, columns or default_columns(rows))
     return 0
+
+
+def _exists(store: Store, collection: str) -> bool:
+    """A collection exists once it has a file, or debounced writes waiting for one."""
+    return os.path.exists(store.file_path(collection)) or collection in store.pending()

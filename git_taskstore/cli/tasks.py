@@ -9,6 +9,7 @@ import click
 
 from .common import (
     WINDOW,
+    creates_store,
     emit_json,
     format_value,
     json_option,
@@ -98,7 +99,7 @@ def create_prd(
     # failed create-prd before `init` left a .taskstore folder behind.
     PRD(title=title, description=description, status=status).validate()
     body = read_text(body_file) if body_file is not None else None
-    model = _model(store_dir, create=True)
+    model = _model(store_dir, create=creates_store(store_dir))
     with model.store:
         prd = model.create_prd(title, description=description, status=status, body=body)
     return _emit_created(prd, as_json)
@@ -207,7 +208,7 @@ def create_workflow(
     # validate before the store is created.
     Workflow(name=name, version=version, description=description).validate()
     content = read_text(content_file) if content_file is not None else ""
-    model = _model(store_dir, create=True)
+    model = _model(store_dir, create=creates_store(store_dir))
     with model.store:
         workflow = model.create_workflow(
             name, version=version, description=description, content=content

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import click
 
-from .common import emit_json, json_option, open_store, source_name, store_option
+from .common import creates_store, emit_json, json_option, open_store, source_name, store_option
 
 
 @click.command()
@@ -110,7 +110,7 @@ def import_(file: IO[bytes], collection: str | None, store_dir: str | None, as_j
                 f"{source}: expected an object of collections (as export-json writes); "
                 "for an array of records give --collection NAME"
             )
-    with open_store(store_dir, create=True) as store:
+    with open_store(store_dir, create=creates_store(store_dir)) as store:
         result = store.import_data(payload)
     if as_json:
         emit_json(
