@@ -34,6 +34,7 @@ _EXPORTS = {
     "StorePathError": "errors",
     "StoreVersionError": "errors",
     "WriteError": "errors",
+    "VersionConflictError": "errors",
 }
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "StoreVersionError",
     "TaskstoreError",
     "ValidationError",
+    "VersionConflictError",
     "WriteError",
     "__version__",
 ]
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         StoreVersionError,
         TaskstoreError,
         ValidationError,
+        VersionConflictError,
         WriteError,
     )
     from .records import Filter, Op, Record

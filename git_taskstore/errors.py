@@ -26,6 +26,10 @@ class AlreadyExistsError(TaskstoreError):
     """create() of an id that already holds a live record."""
 
 
+class VersionConflictError(TaskstoreError):
+    """An update with ``expect_version`` found another version: someone wrote in between."""
+
+
 class StoreVersionError(TaskstoreError):
     """The store's .version is newer than this release, or unreadable."""
 

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debounce, jsonl, layout, log, names
 from .batch import Batch
 from .engine import GC_PAUSE_MIN, Engine
-from .errors import TaskstoreError, ValidationError
+from .errors import (
+    NotFoundError,
+    StorePathError,
+    TaskstoreError,
+    ValidationError,
+    VersionConflictError,
+)
 from .fieldtimes import public
 from .gcpause import gc_paused
 from .ids import new_id
@@ -34,6 +40,7 @@ from .sync import SyncResult
 from .writes import Request, make_request
 
 if TYPE_CHECKING:
+    from .hooks import Integration
     from .maintenance import Check, CollectionStatus, CompactResult, ImportResult, Problem
 
 R = TypeVar("R", bound=Record)
@@ -69,9 +76,17 @@ class Collection:
         """Write a new record; AlreadyExistsError if its id holds a live record."""
         return self.store._write(self.name, [record], "create")[0]
 
-    def update(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Replace a live record; NotFoundError if there is none."""
-        return self.store._write(self.name, [record], "update")[0]
+    def update(
+        self, record: dict[str, Any], *, expect_version: int | None = None
+    ) -> dict[str, Any]:
+        """Replace a live record; NotFoundError if there is none. With ``expect_version``
+        (the ``updated_at`` it was read at), VersionConflictError if another version was
+        written since: the check and the write hold the store's lock together."""
+        if expect_version is None:
+            return self.store._write(self.name, [record], "update")[0]
+        with self.store._atomic("update(expect_version=...)"):
+            self.store._expect(self.name, record.get("id"), expect_version)
+            return self.store._write(self.name, [record], "update")[0]
 
     def import_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write records keeping their own timestamps; a record is skipped where the store
@@ -239,6 +254,27 @@ class Store:
         """Make sure .gitignore lists the cache and lock files; True if it changed."""
         return layout.ensure_gitignore(self.path)
 
+    def install_git_integration(
+        self, *, hooks: bool = True, allow_hooks_path: bool = False
+    ) -> Integration:
+        """What `git taskstore init` does in git, from code (a daemon that sets itself up
+        at start): the merge driver in this clone's config, the .gitattributes line for
+        the store's files, and the hooks, which remember this store's folder.
+
+        Idempotent. Returns the report (``changed``, ``warnings``, what is in place);
+        StorePathError outside a git work tree.
+        """
+        from .git import find_repo
+        from .hooks import integrate
+
+        self.init_files()
+        repo = find_repo(os.path.dirname(self.path))
+        if repo is None:
+            raise StorePathError(
+                f"{self.path} is not in a git work tree: nothing to wire (git init first)"
+            )
+        return integrate(repo, self.path, hooks=hooks, allow_hooks_path=allow_hooks_path)
+
     # --- writes -----------------------------------------------------------------------------
 
     def collection(self, name: str) -> Collection:
@@ -347,9 +383,48 @@ class Store:
         """Write a new record (an id is generated when ``record.id`` is ""); return it."""
         return self._typed_write(record, "create")
 
-    def update(self, record: R) -> R:
-        """Replace an existing record; NotFoundError if it does not exist."""
-        return self._typed_write(record, "update")
+    def update(self, record: R, *, expect_version: int | None = None) -> R:
+        """Replace an existing record; NotFoundError if it does not exist. With
+        ``expect_version`` (the ``updated_at`` it was read at), VersionConflictError if
+        another version was written since (checked and written under the lock)."""
+        if expect_version is None:
+            return self._typed_write(record, "update")
+        with self._atomic("update(expect_version=...)"):
+            self._expect(type(record).collection(), record.id, expect_version)
+            return self._typed_write(record, "update")
+
+    def modify(self, cls: type[R], record_id: str, change: Callable[[R], R | None]) -> R:
+        """Read, change and write one record as one step: under the store's lock, so no
+        other thread or process writes it in between. ``change`` gets the current record
+        and changes it in place (or returns the new one); NotFoundError if there is none.
+        Returns the record written."""
+        with self._atomic("modify()"):
+            current = self.get(cls, record_id)
+            if current is None:
+                raise NotFoundError(f"{cls.collection()}/{record_id} not found: nothing to modify")
+            changed = change(current)
+            return self._typed_write(changed if changed is not None else current, "update")
+
+    @contextmanager
+    def _atomic(self, what: str) -> Iterator[None]:
+        """The lock for a read-then-write; refused inside a batch, whose writes wait for
+        its end, after the lock is gone."""
+        if getattr(self._batches, "batch", None) is not None:
+            raise ValidationError(
+                f"{what} cannot run inside store.batch(): the batch writes after the check"
+            )
+        with self.locked():
+            yield
+
+    def _expect(self, collection: str, record_id: object, version: int) -> None:
+        current = self.collection(collection).get(names.validate_id(record_id))
+        if current is None:
+            raise NotFoundError(f"{collection}/{record_id} not found: nothing to update")
+        if current.get("updated_at") != version:
+            raise VersionConflictError(
+                f"{collection}/{record_id} is at version {current.get('updated_at')}, not "
+                f"{version}: another writer changed it; read it again and retry"
+            )
 
     def put(self, record: R) -> R:
         """Create or replace (an id is generated when ``record.id`` is "")."""

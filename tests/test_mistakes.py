@@ -56,3 +56,30 @@ def test_a_mistyped_store_is_not_created(tmp_path: Path) -> None:
         typo = cli("create-prd", "A title", *args, cwd=repo, env=env)
         assert typo.code == 1 and "no store at" in typo.err, typo
     assert not (repo / "taskstroe").exists()
+
+
+def test_git_wiring_from_code(tmp_path: Path) -> None:
+    """Store.install_git_integration: what `init` does in git, for a daemon's start-up;
+    twice is once; outside git, one clear error."""
+    import subprocess
+
+    from git_taskstore import StorePathError
+
+    repo = init_repo(tmp_path / "repo")
+    with Store.open(repo) as store:
+        report = store.install_git_integration()
+        assert report.driver and report.attribute and all(report.hooks.values())
+        assert report.changed and not report.warnings
+        assert store.install_git_integration().changed == []
+    attribute = subprocess.run(
+        ["git", "check-attr", "merge", ".taskstore/tasks.jsonl"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert attribute.strip().endswith("merge: taskstore")
+    status = json.loads(ok(cli("status", "--json", cwd=repo)).out)
+    assert status["git"]["hooks"]["pre-commit"] is True
+    with Store.open(tmp_path / "no-git") as loose, pytest.raises(StorePathError, match="git"):
+        loose.install_git_integration()
