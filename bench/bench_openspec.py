@@ -49,8 +49,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +62,7 @@ from common import (
     progress_for,
     table_lines,
     targets_footer,
+    timed_parts,
 )
 from common import fmt_s as _fmt_s
 from common import fmt_x as _x
@@ -230,36 +230,6 @@ def age(folder: str, seconds: float = 60.0) -> None:
 
 
 # --- where the time goes ----------------------------------------------------------------
-
-
-@contextmanager
-def timed_parts(wrapped: Sequence[tuple[Any, str, str]]) -> Iterator[dict[str, float]]:
-    """Time the stages of a sync or a sweep by wrapping the functions that do them, each
-    ``(owner, attribute, label)``; for one extra, uncounted run: a wrapper costs about a
-    microsecond a call."""
-    parts: dict[str, float] = {}
-    patched: list[tuple[Any, str, Any]] = []
-
-    def wrap(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = clock()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                parts[label] = parts.get(label, 0.0) + clock() - t0
-
-        patched.append((owner, name, original))
-        setattr(owner, name, wrapper)
-
-    for owner, name, label in wrapped:
-        wrap(owner, name, label)
-    try:
-        yield parts
-    finally:
-        for owner, name, original in reversed(patched):
-            setattr(owner, name, original)
 
 
 # The stages of an initial sync, as service.py calls them (the writes are held by the

@@ -42,8 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -58,6 +57,7 @@ from common import (
     progress_for,
     table_lines,
     targets_footer,
+    timed_parts,
 )
 from common import fmt_mb as _fmt_mb
 from common import fmt_s as _fmt_s
@@ -213,35 +213,13 @@ def _check(store: Store, n: int) -> None:
         raise RuntimeError(f"expected {n} records and lines, found {count} and {lines}")
 
 
-@contextmanager
-def timed_parts() -> Iterator[dict[str, float]]:
-    """Time the stages of a write by wrapping the functions that do them (one extra,
-    uncounted run: the wrappers cost a few microseconds per call, not per record)."""
-    parts: dict[str, float] = {}
-    patched: list[tuple[Any, str, Any]] = []
-
-    def wrap(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = clock()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                parts[label] = parts.get(label, 0.0) + clock() - t0
-
-        patched.append((owner, name, original))
-        setattr(owner, name, wrapper)
-
-    wrap(store_module, "make_request", "validate")
-    wrap(engine_module, "plan", "plan")
-    wrap(jsonl, "open_append", "append_fsync")
-    wrap(cache_module.Cache, "upsert", "sqlite_upsert")
-    try:
-        yield parts
-    finally:
-        for owner, name, original in reversed(patched):
-            setattr(owner, name, original)
+# The stages of a write, as the store calls them (see common.timed_parts).
+WRITE_PARTS = (
+    (store_module, "make_request", "validate"),
+    (engine_module, "plan", "plan"),
+    (jsonl, "open_append", "append_fsync"),
+    (cache_module.Cache, "upsert", "sqlite_upsert"),
+)
 
 
 def bench_batch(records: list[dict[str, Any]], work: str) -> dict[str, Any]:
@@ -271,7 +249,7 @@ def bench_batch(records: list[dict[str, Any]], work: str) -> dict[str, Any]:
         create_many_runs.append(create_many_once(records, _fresh_dir(work, "create_many")))
         block_runs.append(batch_block_once(records, _fresh_dir(work, "block")))
     progress("where put_many's time goes")
-    with timed_parts() as parts:
+    with timed_parts(WRITE_PARTS) as parts:
         total, _ = put_many_once(records, _fresh_dir(work, "breakdown"))
     breakdown = {name: parts.get(name, 0.0) for name in _BREAKDOWN}
     breakdown["other"] = max(0.0, total - sum(breakdown.values()))

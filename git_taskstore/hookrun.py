@@ -207,10 +207,10 @@ def _commit_holds_the_work_tree(repo: Repo, top: str, roots: list[str]) -> bool:
 
 
 def _read_by_sync(path: str) -> bool:
+    from .openspec import MARKDOWN
+
     name = path.rsplit("/", 1)[-1]
-    return name in ("proposal.md", "tasks.md", "design.md", ".openspec.yaml") or (
-        name == "spec.md" and "/specs/" in path
-    )
+    return name in (*MARKDOWN, ".openspec.yaml") or (name == "spec.md" and "/specs/" in path)
 
 
 def pre_commit(store_dir: str) -> int:

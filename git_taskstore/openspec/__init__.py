@@ -7,3 +7,5 @@ CHANGES = "openspec_changes"
 TASKS = "openspec_tasks"
 HISTORY = "openspec_sync_history"
 FILES = "openspec_files"
+# The markdown files of a change folder the sync reads, beside specs/**/spec.md.
+MARKDOWN = ("proposal.md", "tasks.md", "design.md")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
+from . import MARKDOWN
 from .lastsync import ARCHIVE, lstat_or_none
 
 # OpenSpec's own rule for a change id (`openspec new change` refuses any other).
@@ -25,7 +26,7 @@ CHANGE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # `openspec archive` moves a change to archive/YYYY-MM-DD-<id>.
 ARCHIVED = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
 # What makes a folder a change: any of these (`openspec new change` writes the last).
-CHANGE_MARKS = ("proposal.md", "tasks.md", "design.md", "specs", ".openspec.yaml")
+CHANGE_MARKS = (*MARKDOWN, "specs", ".openspec.yaml")
 MAX_FILE_BYTES = 1 << 20  # OpenSpec files are pages of prose; 1 MiB is far beyond one
 MAX_SPEC_FILES = 200
 BACKUPS_NAME = "openspec-backups"  # in the store: copies of the files a sync replaced
@@ -182,7 +183,7 @@ def file_names(top: str, folder: str) -> list[str]:
     has_specs = False
     with os.scandir(base) as entries:
         for entry in entries:
-            if entry.name in ("proposal.md", "tasks.md", "design.md"):
+            if entry.name in MARKDOWN:
                 names.append(entry.name)
             elif entry.name == "specs" and entry.is_dir(follow_symlinks=False):
                 has_specs = True
