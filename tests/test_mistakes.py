@@ -52,9 +52,9 @@ def test_a_mistyped_store_is_not_created(tmp_path: Path) -> None:
         ([], {"TASKSTORE_DIR": str(repo / "taskstroe")}),
     ):
         typo = cli("put", "notes", '{"id": "n1"}', *args, cwd=repo, env=env)
-        assert typo.code == 1 and "no store at" in typo.err, typo
+        assert typo.code == 1 and "init --store" in typo.err, typo
         typo = cli("create-prd", "A title", *args, cwd=repo, env=env)
-        assert typo.code == 1 and "no store at" in typo.err, typo
+        assert typo.code == 1 and "init --store" in typo.err, typo
     assert not (repo / "taskstroe").exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -59,12 +60,18 @@ def open_store(
 ) -> Store:
     """The store a command works on; only `init` (and writes) create a missing one.
     ``debounce_ms=0`` writes at once whatever $TASKSTORE_DEBOUNCE_MS says."""
-    from ..paths import default_store_dir
+    from ..errors import StorePathError
+    from ..paths import default_store_dir, display_path
     from ..store import Store
 
-    return Store.open_dir(
-        default_store_dir(explicit=store_dir), create=create, debounce_ms=debounce_ms
-    )
+    path = default_store_dir(explicit=store_dir)
+    if store_dir and not create and not os.path.lexists(path):
+        # The folder was named: init needs the same name (plain `init` makes the default).
+        raise StorePathError(
+            f"no store at {display_path(path)}: check the path, or create it with "
+            f"`git taskstore init --store {store_dir}`"
+        )
+    return Store.open_dir(path, create=create, debounce_ms=debounce_ms)
 
 
 def creates_store(store_dir: str | None) -> bool:

@@ -74,7 +74,9 @@ class OpenSpecSync:
         """A change's record with its tasks (``tasks``), in file order."""
         record = self.store.collection(CHANGES).get(_change_id(change))
         if record is None:
-            raise NotFoundError(f"no OpenSpec change {change!r} in the store; run `openspec sync`")
+            raise NotFoundError(
+                f"no OpenSpec change {change!r} in the store; run `git taskstore openspec sync`"
+            )
         record["tasks"] = self.tasks(change)
         return record
 
