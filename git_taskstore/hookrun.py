@@ -107,10 +107,13 @@ def sync_openspec(store_dir: str, repo: Repo | None = None) -> None:
     """Sync the OpenSpec folders the store mirrors (if it mirrors any) after git changed
     them; with ``repo`` (pre-commit), first make sure the sync reads what the commit will
     hold, then stage what it wrote: a commit holds files and records that agree."""
+    from .openspec import CONFIG_NAME
+
+    # PERF: most stores mirror no OpenSpec folder; their hooks import nothing more.
+    if not os.path.lexists(os.path.join(store_dir, CONFIG_NAME)):
+        return
     from .openspec import CHANGES, FILES, HISTORY, TASKS, config, lastsync
 
-    if not config.exists(store_dir):
-        return
     top = os.path.dirname(store_dir)
     # PERF: stat alone tells whether anything moved; most commits and checkouts touch
     # no OpenSpec file and no OpenSpec record, and then the store is not opened.

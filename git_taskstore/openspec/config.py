@@ -12,9 +12,9 @@ import re
 
 from ..errors import TaskstoreError
 from ..files import atomic_write
+from . import CONFIG_NAME
 from .lastsync import loads
 
-CONFIG_NAME = "openspec.json"
 DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_BACKUPS = 20
 
@@ -66,10 +66,6 @@ class Config:
 
 def path_of(store_dir: str) -> str:
     return os.path.join(store_dir, CONFIG_NAME)
-
-
-def exists(store_dir: str) -> bool:
-    return os.path.lexists(path_of(store_dir))
 
 
 def load(store_dir: str) -> Config:
