@@ -933,3 +933,27 @@ def test_a_save_while_the_sync_writes_is_not_overwritten(tmp_path: Path) -> None
     with pytest.raises(FolderError, match="changed during the sync"):
         replace_file(str(tmp_path.parent), tmp_path.name, "tasks.md", b"old\n", b"x", "", 0)
     assert path.read_bytes() == b"saved by a person\n"
+
+
+def test_records_of_the_wrong_shape_from_git_are_not_trusted(sync: OpenSpecSync, top: Path) -> None:
+    """Records arrive through git, from strangers. Found trying it: a change record whose
+    base was a string crashed every sync and status with a traceback, and a task record
+    with a 300-byte key stopped the whole sync. Such fields read as absent, and a record
+    whose id is not `<change>/<key>` of its own fields is not the sync's."""
+    from testing.inprocess import cli
+
+    changes = sync.store.collection(CHANGES_COLLECTION)
+    changes.put(
+        {"id": "demo", "hashes": ["a"], "synced": "x", "conflicts": 5, "deltas": 3}, merge=True
+    )
+    sync.store.collection(TASKS).put(
+        {"id": "demo/1.1", "key": "k" * 300, "synced": [1], "done": "yes"}, merge=True
+    )
+    assert ok(cli("openspec", "show", "demo", cwd=top)).out.startswith("demo:")
+    report = sync.sync()
+    assert [r.state for r in report.changes] == ["files_changed"]
+    record = changes.get("demo")
+    assert record is not None and isinstance(record["hashes"], dict)
+    assert isinstance(record["synced"], dict) and record["conflicts"] == []
+    assert task(sync, "demo", "1.1")["synced"] == {"done": False, "text": "1.1 First"}
+    assert [r.state for r in sync.status()] == ["in_sync"]

@@ -404,22 +404,30 @@ def show(change: str, with_files: bool, store_dir: str | None, as_json: bool) ->
     for name in ("why", "what_changes", "impact"):
         if record.get(name):
             click.echo(f"\n## {name.replace('_', ' ').title()}\n{record[name]}")
-    if record.get("deltas"):
+    # Shown as stored, which a stranger may have written: only well-formed entries.
+    deltas = [d for d in _listed(record, "deltas") if isinstance(d, dict)]
+    if deltas:
         click.echo("\nDeltas:")
-        for delta in record["deltas"]:
-            click.echo(f"  {delta['operation']:<8} {delta['capability']}: {delta['requirement']}")
+        for d in deltas:
+            click.echo(f"  {d.get('operation')!s:<8} {d.get('capability')}: {d.get('requirement')}")
     click.echo(f"\nTasks ({record.get('tasks_done') or 0}/{record.get('tasks_total') or 0}):")
     for task in record["tasks"]:
         key = str(task.get("key"))
         named = "" if str(task.get("text")).startswith(key) else f"  ({key})"
         click.echo(f"  [{'x' if task.get('done') else ' '}] {task.get('text')}{named}")
-    if record.get("conflicts"):
-        click.echo(f"\nCONFLICT: {', '.join(c['unit'] for c in record['conflicts'])}")
+    conflicts = [c for c in _listed(record, "conflicts") if isinstance(c, dict)]
+    if conflicts:
+        click.echo(f"\nCONFLICT: {', '.join(str(c.get('unit')) for c in conflicts)}")
     if record.get("sync_error"):
         click.echo(f"\nsync error: {record['sync_error']}")
     for name, text in (record.get("files") or {}).items():
         click.echo(f"\n--- {name}\n{text}", nl=not text.endswith("\n"))
     return 0
+
+
+def _listed(record: dict[str, Any], name: str) -> list[Any]:
+    value = record.get(name)
+    return value if isinstance(value, list) else []
 
 
 @click.command("watch")

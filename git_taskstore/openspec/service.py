@@ -28,6 +28,8 @@ from .syncrun import (
     check_task_value,
     section_value,
     task_value,
+    trusted_change,
+    trusted_task,
 )
 
 if TYPE_CHECKING:
@@ -220,7 +222,7 @@ class OpenSpecSync:
             folders, skipped, missing = scan(self.top, self.config.roots)
             by_id = {f.change: f for f in folders}
             records = {
-                r["id"]: r
+                r["id"]: trusted_change(r)
                 for r in self.store.collection(CHANGES).list()
                 if wanted is None or r["id"] in wanted
             }
@@ -259,9 +261,9 @@ class OpenSpecSync:
             rows = collection.list()
         grouped: dict[str, dict[str, dict[str, Any]]] = {}
         for row in rows:
-            key = row.get("key")
-            if isinstance(key, str) and isinstance(row.get("change"), str):
-                grouped.setdefault(row["change"], {})[key] = row
+            task = trusted_task(row)
+            if task is not None:
+                grouped.setdefault(task["change"], {})[task["key"]] = task
         return grouped
 
     # --- the sweep -------------------------------------------------------------------------
@@ -288,8 +290,8 @@ class OpenSpecSync:
                 if task_value(record) != record.get("synced"):
                     edited.add(change)
                     break
-        for record in self.store.collection(CHANGES).list():
-            synced = record.get("synced") or {}
+        for record in map(trusted_change, self.store.collection(CHANGES).list()):
+            synced = record["synced"]
             if any(section_value(record.get(f)) != section_value(synced.get(f)) for f in SECTIONS):
                 edited.add(record["id"])
         return sorted(edited)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import names
 from ..errors import ValidationError
 from ..ids import new_id
 from . import lastsync
@@ -136,6 +137,45 @@ def task_value(record: dict[str, Any] | None) -> dict[str, Any] | None:
 def section_value(value: object) -> object:
     # An empty section and a missing one are the same to OpenSpec (and to set_section).
     return None if value in ("", None) else value
+
+
+def trusted_change(record: dict[str, Any]) -> dict[str, Any]:
+    """A change record as the sync may rely on it. Records arrive through git, from
+    strangers: a field of the wrong type reads as absent (the sync rewrites it), and a
+    file name that could not be a record id of this change is dropped."""
+    record = dict(record)
+    for name in ("synced", "hashes"):
+        if not isinstance(record.get(name), dict):
+            record[name] = {}
+    record["hashes"] = {
+        n: h for n, h in record["hashes"].items() if _valid_id(f"{record['id']}/{n}")
+    }
+    if not isinstance(record.get("conflicts"), list):
+        record["conflicts"] = []
+    return record
+
+
+def trusted_task(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A task record the sync may rely on, or None for one that is not the sync's own: its
+    id must be ``<change>/<key>`` of its own fields; a base of the wrong shape reads as
+    none (never synced)."""
+    change, key = record.get("change"), record.get("key")
+    if not isinstance(change, str) or not isinstance(key, str):
+        return None
+    if record.get("id") != task_id(change, key):
+        return None
+    synced = record.get("synced")
+    if not (isinstance(synced, dict) and set(synced) == {"done", "text"}):
+        record = {**record, "synced": None}
+    return record
+
+
+def _valid_id(record_id: str) -> bool:
+    try:
+        names.validate_id(record_id)
+    except ValidationError:
+        return False
+    return True
 
 
 def check_task_value(key: str, value: dict[str, Any]) -> str | None:
