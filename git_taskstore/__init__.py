@@ -26,6 +26,10 @@ _EXPORTS = {
     "Record": "records",
     "Filter": "records",
     "Op": "records",
+    "Computed": "computed",
+    "is_set": "computed",
+    "is_unset": "computed",
+    "first_set": "computed",
     "TaskstoreError": "errors",
     "ValidationError": "errors",
     "NotFoundError": "errors",
@@ -40,6 +44,7 @@ _EXPORTS = {
 __all__ = [
     "AlreadyExistsError",
     "Collection",
+    "Computed",
     "ConflictMarkersError",
     "Filter",
     "NotFoundError",
@@ -53,11 +58,15 @@ __all__ = [
     "VersionConflictError",
     "WriteError",
     "__version__",
+    "first_set",
+    "is_set",
+    "is_unset",
 ]
 
 if TYPE_CHECKING:
     from typing import Any
 
+    from .computed import Computed, first_set, is_set, is_unset
     from .errors import (
         AlreadyExistsError,
         ConflictMarkersError,
