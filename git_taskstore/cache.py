@@ -5,6 +5,9 @@
   order is the store's order (the order ids first appeared in the file);
 - ``files`` remembers how far each JSONL file has been read (a :class:`FileState`);
 - ``indexes`` names the fields a collection has an index on;
+- ``computed`` holds a collection's computed values (name, rule and fields, see
+  :mod:`git_taskstore.computed`), each with an expression index: the dict-level API and
+  the CLI query them by name, as the typed API that declared them does;
 - ``pending`` holds debounced writes not yet in the files. Reads lay them over the
   collection's table, the newer version winning, so they are current at once while a
   debounced write touches a single b-tree.
@@ -22,16 +25,17 @@ see the previous state until the commit: never an empty table.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain, islice
 from typing import Any
 
 from . import query
+from .computed import Computed
 from .freshness import FileState
 from .records import Filter
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # (data of the current version, its version, deleted), as a table or pending row holds it.
 Current = tuple[str, int, bool]
@@ -60,6 +64,11 @@ def _table(collection: str) -> str:
 
 def _index(collection: str, field: str) -> str:
     return f'"ix_{collection}__{field}"'
+
+
+def _computed_index(collection: str, name: str) -> str:
+    # Apart from the fields' indexes: a stored field may have a computed value's name.
+    return f'"cx_{collection}__{name}"'
 
 
 class Cache:
@@ -195,7 +204,13 @@ class Cache:
     ) -> int:
         """Declare indexes on fields of a collection; return how many were (re)built."""
         fields = [f for f in fields if f != "id"]  # the primary key is indexed already
-        if not rebuild and set(fields) <= self.indexed_fields(collection):
+        indexed = self.indexed_fields(collection)
+        if not rebuild and set(fields) <= indexed:
+            return 0
+        # A computed value has an index of its own (the CLI asks for one by name).
+        computed = self.computed_fields(collection)
+        fields = [f for f in fields if f not in computed]
+        if not fields or (not rebuild and set(fields) <= indexed):
             return 0
         with self.transaction():
             self._create_table(collection)
@@ -212,12 +227,51 @@ class Cache:
     def _create_indexes(self, collection: str) -> None:
         for field in self.indexed_fields(collection):
             self._create_index(collection, field)
+        for name, computed in self.computed_fields(collection).items():
+            self._create_computed_index(collection, name, computed)
 
     def _create_index(self, collection: str, field: str) -> None:
         # Partial on live rows: every query says "deleted = 0", so the planner may use it.
         self.conn.execute(
             f"CREATE INDEX IF NOT EXISTS {_index(collection, field)}"
             f" ON {_table(collection)} ({query.field_expr(field)}) WHERE deleted = 0"
+        )
+
+    # --- computed values ------------------------------------------------------------------
+
+    def computed_fields(self, collection: str) -> dict[str, Computed]:
+        """The collection's computed values, by name."""
+        rows = self.conn.execute(
+            "SELECT name, rule, fields FROM computed WHERE collection = ?", (collection,)
+        )
+        return {name: Computed(rule, tuple(fields.split(","))) for name, rule, fields in rows}
+
+    def ensure_computed(
+        self, collection: str, computed: Mapping[str, Computed], *, rebuild: bool = False
+    ) -> int:
+        """Declare computed values of a collection, each with its index (a name given a
+        new rule gets a new index); return how many were (re)built."""
+        known = self.computed_fields(collection)
+        changed = {n: c for n, c in computed.items() if rebuild or known.get(n) != c}
+        if not changed:
+            return 0
+        with self.transaction():
+            self._create_table(collection)
+            for name, value in changed.items():
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO computed (collection, name, rule, fields)"
+                    " VALUES (?, ?, ?, ?)",
+                    (collection, name, value.rule, ",".join(value.fields)),
+                )
+                self.conn.execute(f"DROP INDEX IF EXISTS {_computed_index(collection, name)}")
+                self._create_computed_index(collection, name, value)
+        return len(changed)
+
+    def _create_computed_index(self, collection: str, name: str, computed: Computed) -> None:
+        # Partial on live rows, as the fields' indexes are.
+        self.conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {_computed_index(collection, name)}"
+            f" ON {_table(collection)} (({computed.sql})) WHERE deleted = 0"
         )
 
     # --- pending (debounced) writes -----------------------------------------------------
@@ -329,7 +383,15 @@ class Cache:
         if source is None:
             return []
         table, order, first = source
-        sql, params = query.select(table, order, filters, sort=sort, limit=limit, offset=offset)
+        sql, params = query.select(
+            table,
+            order,
+            filters,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            computed=self.computed_fields(collection) if filters or sort else query.NONE,
+        )
         return [row[0] for row in self.conn.execute(sql, (*first, *params))]
 
     def count(self, collection: str, filters: Sequence[Filter] = ()) -> int:
@@ -337,7 +399,8 @@ class Cache:
         if source is None:
             return 0
         table, _, first = source
-        sql, params = query.count(table, filters)
+        computed = self.computed_fields(collection) if filters else query.NONE
+        sql, params = query.count(table, filters, computed)
         return int(self.conn.execute(sql, (*first, *params)).fetchone()[0])
 
     def count_by(self, collection: str, field: str) -> dict[Any, int]:
@@ -347,7 +410,8 @@ class Cache:
             return {}
         table, _, first = source
         out: dict[Any, int] = {}
-        for value, kind, n in self.conn.execute(query.count_by(table, field), first):
+        sql = query.count_by(table, field, self.computed_fields(collection))
+        for value, kind, n in self.conn.execute(sql, first):
             key = {"true": True, "false": False}.get(kind, value)
             out[key] = out.get(key, 0) + n
         return out
@@ -453,6 +517,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         )
         conn.execute(
             "CREATE TABLE indexes (collection TEXT, field TEXT, PRIMARY KEY (collection, field))"
+        )
+        conn.execute(
+            "CREATE TABLE computed (collection TEXT, name TEXT, rule TEXT NOT NULL,"
+            " fields TEXT NOT NULL, PRIMARY KEY (collection, name))"
         )
         conn.execute(
             "CREATE TABLE pending (collection TEXT, id TEXT, data TEXT NOT NULL,"

@@ -13,12 +13,13 @@ import errno
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 from . import jsonl, layout, log, names, sync
 from .cache import Cache, CacheCorrupt, Row
+from .computed import Computed
 from .errors import ConflictMarkersError, StorePathError, TaskstoreError, WriteError
 from .fieldtimes import public
 from .freshness import EMPTY_STATE, Digest
@@ -286,6 +287,13 @@ class Engine:
 
     def ensure_indexes(self, collection: str, fields: Sequence[str], *, rebuild: bool) -> int:
         return self.guarded(lambda: self.cache.ensure_indexes(collection, fields, rebuild=rebuild))
+
+    def ensure_computed(
+        self, collection: str, computed: Mapping[str, Computed], *, rebuild: bool
+    ) -> int:
+        return self.guarded(
+            lambda: self.cache.ensure_computed(collection, computed, rebuild=rebuild)
+        )
 
     # --- writes -------------------------------------------------------------------------
 

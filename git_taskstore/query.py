@@ -6,15 +6,23 @@ its rows in the store's order. Values only match values of the same JSON type: `
 not ``1``, and ``0`` is not less than ``"open"`` (SQLite alone would say both). Field names
 are validated to ``[A-Za-z0-9_]`` before they get here, so they are pasted as they are; the
 literal JSON path lets SQLite match an expression against the index defined on it.
+
+A collection's computed values (:mod:`git_taskstore.computed`, by name) are queried like
+fields: a filter or sort on one of those names uses its SQL expression, which its index is
+defined on, in place of the stored field's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
+from .computed import Computed
 from .errors import ValidationError
 from .records import Filter, Op
+
+# Computed values by name: none.
+NONE: Mapping[str, Computed] = {}
 
 # SQLite's LIMIT and OFFSET are 64-bit signed integers.
 MAX_WINDOW = 2**63 - 1
@@ -41,6 +49,25 @@ def field_expr(field: str) -> str:
     return "id" if field == "id" else f"json_extract(data, '$.{field}')"
 
 
+class _Column(NamedTuple):
+    """What a filter or sort names: a stored field, the id, or a computed value."""
+
+    value: str  # its SQL (the expression its index is defined on)
+    type: str  # its JSON type as SQL, in json_type's names
+    path: str | None  # its JSON path; None for the id and computed values
+    boolean: bool  # a computed truth value: 0 or 1, never null
+
+
+def _column(field: str, computed: Mapping[str, Computed]) -> _Column:
+    found = computed.get(field)
+    if found is not None:
+        return _Column(found.sql, found.type_sql, None, found.boolean)
+    if field == "id":
+        return _Column("id", "'text'", None, False)
+    path = f"'$.{field}'"
+    return _Column(field_expr(field), f"json_type(data, {path})", path, False)
+
+
 def select(
     source: str,
     order: str,
@@ -49,13 +76,14 @@ def select(
     sort: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    computed: Mapping[str, Computed] = NONE,
 ) -> tuple[str, list[Any]]:
     """The data of the live records that pass the filters, sorted, one page of them."""
-    where, params = _where(filters)
+    where, params = _where(filters, computed)
     if sort:
         field = sort.lstrip("-")
         direction = "DESC" if sort.startswith("-") else "ASC"
-        order = f"{field_expr(field)} {direction}, {order}"
+        order = f"{_column(field, computed).value} {direction}, {order}"
     sql = f"SELECT data FROM {source} WHERE deleted = 0{where} ORDER BY {order}"
     if limit is not None or offset:
         sql += " LIMIT ? OFFSET ?"
@@ -63,16 +91,19 @@ def select(
     return sql, params
 
 
-def count(source: str, filters: Sequence[Filter]) -> tuple[str, list[Any]]:
+def count(
+    source: str, filters: Sequence[Filter], computed: Mapping[str, Computed] = NONE
+) -> tuple[str, list[Any]]:
     """How many live records pass the filters."""
-    where, params = _where(filters)
+    where, params = _where(filters, computed)
     return f"SELECT COUNT(*) FROM {source} WHERE deleted = 0{where}", params
 
 
-def count_by(source: str, field: str) -> str:
+def count_by(source: str, field: str, computed: Mapping[str, Computed] = NONE) -> str:
     """Live records per (value, JSON type) of a field, most common first."""
+    column = _column(field, computed)
     return (
-        f"SELECT {field_expr(field)}, json_type(data, '$.{field}'), COUNT(*) FROM {source}"
+        f"SELECT {column.value}, {column.type}, COUNT(*) FROM {source}"
         " WHERE deleted = 0 GROUP BY 1, 2 ORDER BY 3 DESC"
     )
 
@@ -82,39 +113,41 @@ def counts(source: str) -> str:
     return f"SELECT COALESCE(SUM(deleted = 0), 0), COALESCE(SUM(deleted), 0) FROM {source}"
 
 
-def _where(filters: Sequence[Filter]) -> tuple[str, list[Any]]:
+def _where(filters: Sequence[Filter], computed: Mapping[str, Computed]) -> tuple[str, list[Any]]:
     """``AND``-ed SQL of the filters, and their parameters."""
     clauses: list[str] = []
     params: list[Any] = []
     for f in filters:
-        expr = field_expr(f.field)
+        column = _column(f.field, computed)
         value = f.value
         if f.op is Op.EQ:
-            clauses.append(_equals(f.field, value, params))
+            clauses.append(_equals(column, value, params))
         elif f.op is Op.NE:
             clauses.append(
-                f"{expr} IS NOT NULL"
+                f"{column.value} IS NOT NULL"
                 if value is None
-                else f"NOT COALESCE({_equals(f.field, value, params)}, 0)"
+                else f"NOT COALESCE({_equals(column, value, params)}, 0)"
             )
         elif f.op is Op.CONTAINS:
-            clauses.append(_contains(f.field, value, params))
+            clauses.append(_contains(f.field, column, value, params))
         elif f.op is Op.IN:
             assert isinstance(value, list | tuple)
-            clauses.append(_one_of(f.field, value, params))
+            clauses.append(_one_of(column, value, params))
         else:
-            clauses.append(f"({expr} {_COMPARE[f.op]} ?{_same_type(f.field, value)})")
+            clauses.append(f"({column.value} {_COMPARE[f.op]} ?{_same_type(column, value)})")
             params.append(value)
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def _equals(field: str, value: Any, params: list[Any]) -> str:
+def _equals(column: _Column, value: Any, params: list[Any]) -> str:
     """``field = value``, index-friendly: the indexed expression compared with ``?``."""
-    expr = field_expr(field)
     if value is None:
-        return f"{expr} IS NULL"
-    if isinstance(value, bool) and field != "id":
-        return f"json_type(data, '$.{field}') = '{'true' if value else 'false'}'"
+        return f"{column.value} IS NULL"
+    if isinstance(value, bool) and column.value != "id":
+        if column.boolean:
+            params.append(value)
+            return f"{column.value} = ?"
+        return f"{column.type} = '{'true' if value else 'false'}'"
     params.append(value)
     # json_extract returns text for strings and for arrays/objects (their JSON), and
     # integers for numbers and for true/false: only those look-alikes need the type check,
@@ -122,27 +155,27 @@ def _equals(field: str, value: Any, params: list[Any]) -> str:
     ambiguous = (isinstance(value, str) and value[:1] in ("[", "{")) or (
         not isinstance(value, str) and value in (0, 1)
     )
-    return f"({expr} = ?{_same_type(field, value) if ambiguous else ''})"
+    return f"({column.value} = ?{_same_type(column, value) if ambiguous else ''})"
 
 
-def _contains(field: str, value: Any, params: list[Any]) -> str:
+def _contains(field: str, column: _Column, value: Any, params: list[Any]) -> str:
     """A case-insensitive substring of text, or a member of an array."""
-    if field == "id":
+    if column.value == "id":
         params.append(_like(value))
         return "id LIKE ? ESCAPE '\\'"
-    path = f"'$.{field}'"
+    if column.path is None:
+        raise ValidationError(f"{field} is a computed value: CONTAINS works on stored fields only")
     params += [value, _like(value)]
     return (
-        f"(CASE json_type(data, {path}) WHEN 'array' THEN EXISTS"
-        f" (SELECT 1 FROM json_each(data, {path}) WHERE value = ?)"
-        f" ELSE {field_expr(field)} LIKE ? ESCAPE '\\' END)"
+        f"(CASE {column.type} WHEN 'array' THEN EXISTS"
+        f" (SELECT 1 FROM json_each(data, {column.path}) WHERE value = ?)"
+        f" ELSE {column.value} LIKE ? ESCAPE '\\' END)"
     )
 
 
-def _one_of(field: str, values: Sequence[Any], params: list[Any]) -> str:
+def _one_of(column: _Column, values: Sequence[Any], params: list[Any]) -> str:
     """``field IN values``: one ``IN (...)`` per JSON type, so the usual single-type list
     stays one index-friendly clause."""
-    expr = field_expr(field)
     groups: dict[str, list[Any]] = {}
     singles: list[Any] = []  # null and booleans: matched by type alone
     for value in values:
@@ -153,17 +186,20 @@ def _one_of(field: str, values: Sequence[Any], params: list[Any]) -> str:
     parts: list[str] = []
     for members in groups.values():
         marks = ", ".join("?" * len(members))
-        parts.append(f"({expr} IN ({marks}){_same_type(field, members[0])})")
+        parts.append(f"({column.value} IN ({marks}){_same_type(column, members[0])})")
         params += members
-    parts += [_equals(field, value, params) for value in singles]
+    parts += [_equals(column, value, params) for value in singles]
     return f"({' OR '.join(parts)})" if parts else "0"
 
 
-def _same_type(field: str, value: Any) -> str:
+def _same_type(column: _Column, value: Any) -> str:
     """An AND clause that keeps only stored values of the same JSON type as ``value``."""
-    if field == "id":
+    if column.value == "id":
         return "" if isinstance(value, str) else " AND 0"
-    return f" AND json_type(data, '$.{field}') IN ({_json_types(value)})"
+    if column.boolean:
+        # A truth value is only ever a boolean: no type to ask for.
+        return "" if isinstance(value, bool) else " AND 0"
+    return f" AND {column.type} IN ({_json_types(value)})"
 
 
 def _json_types(value: Any) -> str:
