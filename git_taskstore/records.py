@@ -19,10 +19,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
+from .computed import Computed, check_declaration
 from .errors import ValidationError
 from .names import validate_collection, validate_field
 
@@ -37,6 +38,8 @@ class Record:
 
     collection_name: ClassVar[str]
     indexed_fields: ClassVar[tuple[str, ...]] = ()
+    # Values derived from the fields, by name: filtered and sorted on like fields.
+    computed_fields: ClassVar[Mapping[str, Computed]] = {}
     # Prefix of ids the store generates when a record is created with id "".
     id_prefix: ClassVar[str] = ""
 
@@ -52,6 +55,11 @@ class Record:
             validate_collection(name)
         for indexed in cls.__dict__.get("indexed_fields", ()):
             validate_field(indexed)
+        computed = cls.__dict__.get("computed_fields")
+        if computed is not None:
+            # The fields, from the annotations: the dataclass is not made yet.
+            annotated = {n for klass in cls.__mro__ for n in vars(klass).get("__annotations__", {})}
+            check_declaration(cls.__name__, computed, annotated)
 
     def validate(self) -> None:
         """Raise ValidationError if this record cannot be written; called on every write."""

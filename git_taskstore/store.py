@@ -498,15 +498,21 @@ class Store:
         return self.collection(cls.collection()).count(filters)
 
     def rebuild_indexes(self, cls: type[Record]) -> int:
-        """(Re)build the indexes a record type declares; returns how many.
+        """(Re)build the indexes a record type declares, its computed values' too; returns
+        how many.
 
         Kept for users of the Rust API: indexes are maintained on every sync already.
         """
-        return self.engine.ensure_indexes(cls.collection(), cls.indexed_fields, rebuild=True)
+        return self.engine.ensure_indexes(
+            cls.collection(), cls.indexed_fields, rebuild=True
+        ) + self.engine.ensure_computed(cls.collection(), cls.computed_fields, rebuild=True)
 
     def _declare(self, cls: type[Record]) -> None:
         if cls.indexed_fields:
             self.engine.ensure_indexes(cls.collection(), cls.indexed_fields, rebuild=False)
+        if cls.computed_fields:
+            # Kept in the cache: the dict-level API and the CLI query them by name too.
+            self.engine.ensure_computed(cls.collection(), cls.computed_fields, rebuild=False)
 
     # --- maintenance (maintenance.py) ------------------------------------------------
     # Imported by each method: most processes (hooks, reads, writes) never call one, and
@@ -575,7 +581,8 @@ def _check_declared(cls: type[Record], fields: Sequence[str]) -> None:
         return
     import dataclasses
 
-    known = {f.name for f in dataclasses.fields(cls)} - {"extra_fields"}
+    declared = {f.name for f in dataclasses.fields(cls)} - {"extra_fields"}
+    known = declared | set(cls.computed_fields)
     unknown = [name for name in fields if name not in known]
     if unknown:
         raise ValidationError(
