@@ -3,12 +3,16 @@
 A typed record is a dataclass that subclasses :class:`Record` and names its collection and
 the fields worth an index::
 
+    class Status(enum.StrEnum):
+        OPEN = "open"
+        DONE = "done"
+
     @dataclass
     class Task(Record):
         collection_name: ClassVar[str] = "tasks"
         indexed_fields: ClassVar[tuple[str, ...]] = ("status",)
         title: str = ""
-        status: str = "open"
+        status: Status = Status.OPEN
 
 Fields a record carries on disk that its class does not declare (written by a newer
 release, another tool, or the Rust crate) are kept in ``extra_fields`` and written back.
@@ -16,25 +20,39 @@ release, another tool, or the Rust crate) are kept in ``extra_fields`` and writt
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .computed import Computed, check_declaration
 from .errors import ValidationError
+from .jsonl import version_of
 from .names import validate_collection, validate_field
+from .schema import compiled
+from .writes import Rules
 
 R = TypeVar("R", bound="Record")
-
-_BASE_FIELDS = ("id", "created_at", "updated_at")
 
 
 @dataclass(kw_only=True)
 class Record:
-    """Base of typed records: an id and two timestamps in integer epoch milliseconds."""
+    """Base of typed records: an id and two timestamps in integer epoch milliseconds.
+
+    A subclass's fields are checked against their type hints on every write and restored
+    to them on every read (see :mod:`git_taskstore.schema`). Class options:
+
+    - ``immutable``: once written, a record's fields never change (an update that changes
+      one is refused), but for those named in ``set_once``;
+    - ``set_once``: fields that may go from None to a value once, and never change again;
+    - ``versioned_by``: the fields that say which version of a record is newer, the first
+      one set winning. The default, ``("updated_at",)``, has the store stamp
+      ``updated_at`` on every write; any other (``("created_at",)``, the default of an
+      immutable class, or ``("completed_at", "created_at")``) has it write no
+      ``updated_at`` at all, and ``record.updated_at`` reads as that derived version;
+    - ``write_nulls``: write a field that is None (and None by default) as ``null``; by
+      default it is left out of the line (but kept where the record's line has it).
+    """
 
     collection_name: ClassVar[str]
     indexed_fields: ClassVar[tuple[str, ...]] = ()
@@ -42,6 +60,10 @@ class Record:
     computed_fields: ClassVar[Mapping[str, Computed]] = {}
     # Prefix of ids the store generates when a record is created with id "".
     id_prefix: ClassVar[str] = ""
+    immutable: ClassVar[bool] = False
+    set_once: ClassVar[tuple[str, ...]] = ()
+    versioned_by: ClassVar[tuple[str, ...]] = ("updated_at",)
+    write_nulls: ClassVar[bool] = False
 
     id: str = ""
     created_at: int = 0
@@ -60,24 +82,41 @@ class Record:
             # The fields, from the annotations: the dataclass is not made yet.
             annotated = {n for klass in cls.__mro__ for n in vars(klass).get("__annotations__", {})}
             check_declaration(cls.__name__, computed, annotated)
+        for option in ("set_once", "versioned_by"):
+            for named in cls.__dict__.get(option, ()):
+                validate_field(named)
+        if cls.__dict__.get("immutable") and not any(
+            "versioned_by" in vars(klass) for klass in cls.__mro__[:-2]
+        ):
+            # An immutable record has one version, from its creation.
+            cls.versioned_by = ("created_at",)
 
     def validate(self) -> None:
-        """Raise ValidationError if this record cannot be written; called on every write."""
+        """Raise ValidationError if this record cannot be written; called on every write,
+        after the fields are checked against their type hints. Override it for what the
+        hints cannot say (a title not blank, a count not negative)."""
+
+    def check(self) -> None:
+        """Raise ValidationError if this record cannot be written, as a write would, without
+        writing: its fields against their type hints, then validate()."""
+        compiled(type(self)).dump(self)
+        self.validate()
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as it is written: declared fields first, then the extra ones."""
-        return _as_dict(self, _fields_of(type(self)))
+        """The record as it is written: its fields checked against their hints and
+        converted to JSON's types (enum members to their values, dataclasses to objects),
+        in the order declared, then the extra ones. ValidationError names a field that
+        does not fit."""
+        return compiled(type(self)).dump(self)
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
-        known = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "extra_fields"}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        extra = {k: v for k, v in data.items() if k not in known}
-        try:
-            record = cls(**kwargs)
-        except TypeError as exc:
-            raise ValidationError(f"cannot read {cls.__name__} {data.get('id')!r}: {exc}") from None
-        record.extra_fields = extra
+        """The record a line holds, its fields restored to their hints (ValidationError
+        names one that does not fit); ``updated_at`` is the version the store reads it
+        as, for a line that has none too."""
+        record: R = compiled(cls).build(data)
+        if type(data.get("updated_at")) is not int:
+            record.updated_at = version_in(data, cls.versioned_by)
         return record
 
     @classmethod
@@ -90,54 +129,54 @@ class Record:
                 '`collection_name: ClassVar[str] = "..."` on the class'
             ) from None
 
-
-class _Fields(NamedTuple):
-    names: tuple[str, ...]  # the fields written, in the order declared
-    get: Callable[[Any], tuple[Any, ...]]  # their values, in one call
-
-
-_FIELDS: dict[type, _Fields] = {}
+    @classmethod
+    def stamped(cls) -> bool:
+        """Whether the store stamps ``updated_at`` on the records' lines."""
+        return "updated_at" in cls.versioned_by
 
 
-def _fields_of(cls: type) -> _Fields:
-    """What to_dict needs of a record class, worked out once: asking dataclasses.fields()
-    on every call was most of a 100,000-record create_many."""
-    found = _FIELDS.get(cls)
+def version_in(data: dict[str, Any], versioned_by: Sequence[str]) -> int:
+    """The version of a record's line: its ``updated_at`` if it has one (the store orders
+    lines by it), else the first of ``versioned_by`` that is set, else the store's rule."""
+    for name in ("updated_at", *versioned_by):
+        value = data.get(name)
+        if type(value) is int and value > 0:
+            return value
+    return version_of(data)
+
+
+_RULES: dict[type, Rules] = {}
+
+
+def rules_of(cls: type[Record]) -> Rules:
+    """What the class asks of its records' writes, made once a class."""
+    found = _RULES.get(cls)
     if found is None:
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra_fields")
-        get = operator.attrgetter(*names)
-        # attrgetter of one name gives the value, not a 1-tuple
-        found = _FIELDS[cls] = _Fields(names, get if len(names) > 1 else lambda r: (get(r),))
+        versioned_by = cls.versioned_by
+        found = _RULES[cls] = Rules(
+            kind=cls.__name__,
+            version=lambda data: version_in(data, versioned_by),
+            stamped=cls.stamped(),
+            nullable=compiled(cls).nullable,
+            immutable=cls.immutable,
+            set_once=frozenset(cls.set_once),
+        )
     return found
 
 
-def _as_dict(record: Record, fields: _Fields) -> dict[str, Any]:
-    state = record.__dict__
-    if len(state) == len(fields.names) + 1:
-        # Every field set (by __init__: in the order declared) and nothing else: the
-        # instance's own dict is the record, at a fifth of the cost of asking each field.
-        # (A field deleted and set again comes later in the line; JSON objects are
-        # unordered, and nothing reads their order.)
-        data = state.copy()
-        del data["extra_fields"]
-    else:
-        data = dict(zip(fields.names, fields.get(record), strict=True))
-    if record.extra_fields:
-        for key, value in record.extra_fields.items():
-            data.setdefault(key, value)
-    return data
-
-
 def dicts_of(records: Sequence[Record]) -> list[dict[str, Any]]:
-    """``to_dict()`` of each record, all of one class: what the class needs is looked up
-    once (a third of the cost of 100,000 to_dict() calls), unless it overrides to_dict."""
+    """``to_dict()`` of each record, all of one class: the compiled dump looked up once,
+    unless the class overrides to_dict (its records are checked against their hints
+    first all the same)."""
     if not records:
         return []
     cls = type(records[0])
+    dump = compiled(cls).dump
     if cls.to_dict is not Record.to_dict:
+        for record in records:
+            dump(record)
         return [record.to_dict() for record in records]
-    fields = _fields_of(cls)
-    return [_as_dict(record, fields) for record in records]
+    return [dump(record) for record in records]
 
 
 class Op(enum.Enum):
@@ -168,6 +207,17 @@ class Filter:
 
     def __post_init__(self) -> None:
         validate_field(self.field)
+        # An enum member matches the value it is written as.
+        if isinstance(self.value, enum.Enum):
+            object.__setattr__(self, "value", self.value.value)
+        elif isinstance(self.value, list | tuple) and any(
+            isinstance(item, enum.Enum) for item in self.value
+        ):
+            object.__setattr__(
+                self,
+                "value",
+                [item.value if isinstance(item, enum.Enum) else item for item in self.value],
+            )
         if not isinstance(self.op, Op):
             raise ValidationError(f"unknown filter operator {self.op!r}")
         if self.op is Op.IN:

@@ -35,9 +35,9 @@ from .gcpause import gc_paused
 from .ids import new_id
 from .paths import STORE_DIRNAME
 from .query import check_window
-from .records import Filter, Record, dicts_of
+from .records import Filter, Record, dicts_of, rules_of, version_in
 from .sync import SyncResult
-from .writes import Request, make_request
+from .writes import Request, Rules, make_request
 
 if TYPE_CHECKING:
     from .hooks import Integration
@@ -85,7 +85,7 @@ class Collection:
         if expect_version is None:
             return self.store._write(self.name, [record], "update")[0]
         with self.store._atomic("update(expect_version=...)"):
-            self.store._expect(self.name, record.get("id"), expect_version)
+            self.store._expect(self.name, record.get("id"), expect_version, ())
             return self.store._write(self.name, [record], "update")[0]
 
     def import_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -286,12 +286,15 @@ class Store:
         mode: str,
         records: Sequence[object],
         typed: Sequence[Record] | None = None,
+        rules: Rules | None = None,
     ) -> Request:
         """Copy and validate the records of one call, stamped with its time (inside a
         batch, the time the batch began)."""
         batch: Batch | None = getattr(self._batches, "batch", None)
         stamp = now_ms() if batch is None else batch.stamp
-        return make_request(collection, mode, records, stamp, None if typed is None else [*typed])
+        return make_request(
+            collection, mode, records, stamp, None if typed is None else [*typed], rules=rules
+        )
 
     def _write(
         self, collection: str, records: builtins.list[dict[str, Any]], mode: str
@@ -385,12 +388,14 @@ class Store:
 
     def update(self, record: R, *, expect_version: int | None = None) -> R:
         """Replace an existing record; NotFoundError if it does not exist. With
-        ``expect_version`` (the ``updated_at`` it was read at), VersionConflictError if
-        another version was written since (checked and written under the lock)."""
+        ``expect_version`` (the ``updated_at`` it was read at: its version),
+        VersionConflictError if another version was written since (checked and written
+        under the lock)."""
         if expect_version is None:
             return self._typed_write(record, "update")
+        cls = type(record)
         with self._atomic("update(expect_version=...)"):
-            self._expect(type(record).collection(), record.id, expect_version)
+            self._expect(cls.collection(), record.id, expect_version, cls.versioned_by)
             return self._typed_write(record, "update")
 
     def modify(self, cls: type[R], record_id: str, change: Callable[[R], R | None]) -> R:
@@ -416,14 +421,17 @@ class Store:
         with self.locked():
             yield
 
-    def _expect(self, collection: str, record_id: object, version: int) -> None:
+    def _expect(
+        self, collection: str, record_id: object, version: int, versioned_by: Sequence[str]
+    ) -> None:
         current = self.collection(collection).get(names.validate_id(record_id))
         if current is None:
             raise NotFoundError(f"{collection}/{record_id} not found: nothing to update")
-        if current.get("updated_at") != version:
+        found = version_in(current, versioned_by)
+        if found != version:
             raise VersionConflictError(
-                f"{collection}/{record_id} is at version {current.get('updated_at')}, not "
-                f"{version}: another writer changed it; read it again and retry"
+                f"{collection}/{record_id} is at version {found}, not {version}: another "
+                "writer changed it; read it again and retry"
             )
 
     def put(self, record: R) -> R:
@@ -431,12 +439,13 @@ class Store:
         return self._typed_write(record, "put")
 
     def _typed_write(self, record: R, mode: str) -> R:
-        if record.id == "" and mode != "update":
-            record.id = new_id(type(record).id_prefix)
-        record.validate()
         cls = type(record)
+        if record.id == "" and mode != "update":
+            record.id = new_id(cls.id_prefix)
+        data = dicts_of([record])  # checks each field against its type hint
+        record.validate()
         self._declare(cls)
-        self._submit([self._request(cls.collection(), mode, [record.to_dict()], [record])])
+        self._submit([self._request(cls.collection(), mode, data, [record], rules_of(cls))])
         return record
 
     def create_many(self, records: Iterable[R]) -> builtins.list[R]:
@@ -455,11 +464,20 @@ class Store:
                 for record in group:
                     if record.id == "":
                         record.id = new_id(cls.id_prefix)
+                data = dicts_of(group)  # checks each field against its type hint
+                for record in group:
                     record.validate()
                 self._declare(cls)
-                data = dicts_of(group)
                 requests.append(
-                    make_request(cls.collection(), "create", data, stamp, group, first=first)
+                    make_request(
+                        cls.collection(),
+                        "create",
+                        data,
+                        stamp,
+                        group,
+                        first=first,
+                        rules=rules_of(cls),
+                    )
                 )
                 first += len(group)
             self._submit(requests)

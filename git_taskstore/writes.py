@@ -10,7 +10,7 @@ debounced mode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,52 @@ if TYPE_CHECKING:
 MODES = ("put", "patch", "create", "update", "import", "delete")
 # Modes whose records are stamped when given (see make_request).
 STAMPED = frozenset(("put", "create", "update"))
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a typed record's class asks of the writes of its records (records.rules_of)."""
+
+    kind: str  # the class's name, for messages
+    # The version a record's line reads as, for a record the store does not stamp.
+    version: Callable[[dict[str, Any]], int]
+    stamped: bool = True  # the store stamps updated_at on every version
+    # Fields left out of a line while None: kept as null where the current line has them
+    # (a null that vanished would read as a removal to a merge, and beat older writes).
+    nullable: tuple[str, ...] = ()
+    immutable: bool = False  # once written, fields do not change...
+    set_once: frozenset[str] = frozenset()  # ...but these, from None to a value, once
+
+    def follow(self, rid: str, current: dict[str, Any], record: dict[str, Any]) -> None:
+        """Complete ``record`` as the version after ``current`` (a live record), or raise
+        ValidationError where it changes what may not change."""
+        for name in self.nullable:
+            if name not in record and current.get(name, 0) is None:
+                record[name] = None
+        if not (self.immutable or self.set_once):
+            return
+        for key in dict.fromkeys([*current, *record]):
+            if key in _UNCHECKED:
+                continue
+            old, new = current.get(key), record.get(key)
+            if old == new and type(old) is type(new):
+                continue
+            if key in self.set_once:
+                if old is None:
+                    continue
+                raise ValidationError(
+                    f"{self.kind} {rid}: {key} is set once, and holds {old!r} already: "
+                    "nothing was written"
+                )
+            if self.immutable:
+                raise ValidationError(
+                    f"{self.kind} {rid} is immutable: {key} cannot change from {old!r} to "
+                    f"{new!r}; nothing was written"
+                )
+
+
+# Fields an immutable record's versions may differ in: the store's own bookkeeping.
+_UNCHECKED = frozenset(("id", "updated_at", TIMES_KEY))
 
 
 @dataclass(slots=True)
@@ -47,6 +93,7 @@ class Request:
     # For stamped modes: whether each record gave a created_at of its own.
     own_created: list[bool] | None = None
     typed: list[Record] | None = None
+    rules: Rules | None = None  # of the typed records' class
     written: list[dict[str, Any]] = field(default_factory=list)
 
     def joins(self, other: Request) -> bool:
@@ -57,6 +104,7 @@ class Request:
             and self.mode == other.mode
             and self.stamp == other.stamp
             and (self.typed is None) == (other.typed is None)
+            and self.rules is other.rules
         )
 
     def add(self, record: object) -> dict[str, Any]:
@@ -96,9 +144,10 @@ class Request:
             del self.typed[size:]
 
     def stamp_typed(self) -> None:
+        version = self.rules.version if self.rules is not None else jsonl.version_of
         for typed, record in zip(self.typed or (), self.records, strict=False):
             typed.created_at = record["created_at"]
-            typed.updated_at = record["updated_at"]
+            typed.updated_at = record.get("updated_at") or version(record)
 
 
 def make_request(
@@ -109,6 +158,7 @@ def make_request(
     typed: list[Record] | None = None,
     *,
     first: int = 1,
+    rules: Rules | None = None,
 ) -> Request:
     """Copy and validate the records of one call (one bad record: ValidationError, and
     nothing to write).
@@ -118,8 +168,11 @@ def make_request(
     common case of a batch) the line serialised to validate the record is then the line
     to write; planning re-stamps only records whose id already holds a version. A refusal
     counts records from ``first``. The dicts of ``typed`` records (from to_dict()) are
-    the request's own: they are stamped in place rather than copied.
+    the request's own: they are stamped in place rather than copied. A class whose
+    ``rules`` say it is not stamped gets no updated_at (but where planning finds that the
+    line would read as older than the one it follows).
     """
+    stamped = rules is None or rules.stamped
     own_created: list[bool] | None = None
     if mode != "import" and mode != "delete":
         for number, record in enumerate(records, first):
@@ -142,13 +195,16 @@ def make_request(
             else:
                 record["created_at"] = stamp
                 own(False)
-            record["updated_at"] = stamp
+            if stamped:
+                record["updated_at"] = stamp
+            else:
+                record.pop("updated_at", None)
             copy(record)
         lines = jsonl.lines_of(copies, first)
     else:
         lines = jsonl.lines_of(records, first)
         copies = [dict(record) for record in records]  # type: ignore[call-overload]
-    return Request(collection, mode, stamp, copies, lines, own_created, typed)
+    return Request(collection, mode, stamp, copies, lines, own_created, typed, rules)
 
 
 # The field that marks a tombstone. A record of the user's that carried it would be read
@@ -189,7 +245,15 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
     for request in requests:
         collection, mode, stamp = request.collection, request.mode, request.stamp
         start, end = end, end + len(request.records)
-        if request.own_created is not None and not currents and not repeats and mode != "update":
+        rules = request.rules
+        stamped = rules is None or rules.stamped
+        if (
+            request.own_created is not None
+            and stamped
+            and not currents
+            and not repeats
+            and mode != "update"
+        ):
             # No id of the write holds a version (a first load): every record is new, its
             # line the one it was given with, its version the stamp it was given.
             rows += zip(ids[start:end], request.lines, repeat(stamp), repeat(False))
@@ -203,13 +267,21 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
             ):
                 rid = record["id"]
                 row = current_of(rid)
+                if not stamped:
+                    assert rules is not None
+                    line = _unstamped(collection, mode, record, own_created, row, stamp, rules)
+                    updated = jsonl.version_of(record)
+                    add_row((rid, line, updated, False))
+                    if repeats:
+                        currents[rid] = (line, updated, False)
+                    continue
                 if row is None or (row[2] and row[1] < stamp):
                     if mode == "update":
                         raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
                     if row is not None:  # written again after a delete: a new life
                         line = jsonl.dumps(with_times(jsonl.loads(row[0]), record)).decode()
                 else:
-                    line = _restamp(collection, mode, record, own_created, row, stamp)
+                    line = _restamp(collection, mode, record, own_created, row, stamp, rules)
                 updated = record["updated_at"]
                 add_row((rid, line, updated, False))
                 if repeats:
@@ -250,9 +322,52 @@ def _restamp(
     own_created: bool,
     row: Current,
     stamp: int,
+    rules: Rules | None,
 ) -> str:
     """The line of a put, create or update of an id that holds a version: created_at from
     that version unless the record gave its own, updated_at after it."""
+    previous, _ = _follows(collection, mode, record, own_created, row, stamp, rules)
+    # Never at or below the version this one replaces, whatever the clock says.
+    record["updated_at"] = max(stamp, row[1] + 1)
+    return jsonl.dumps(with_times(previous, record)).decode()
+
+
+def _unstamped(
+    collection: str,
+    mode: str,
+    record: dict[str, Any],
+    own_created: bool,
+    row: Current | None,
+    stamp: int,
+    rules: Rules,
+) -> str:
+    """The line of a put, create or update of a record its class versions by its own
+    fields: as it is, without updated_at or field times, unless the store's order would
+    read it as older than the version it follows (a line that has an updated_at); then it
+    is stamped, as any other write."""
+    if row is None:
+        if mode == "update":
+            raise NotFoundError(f"{collection}/{record['id']} not found: nothing to update")
+        return jsonl.dumps(record).decode()
+    previous, current = _follows(collection, mode, record, own_created, row, stamp, rules)
+    if jsonl.version_of(record) < row[1]:
+        record["updated_at"] = max(stamp, row[1] + 1)
+    if current is None:  # a new life after a delete: marked so that merges tell them apart
+        return jsonl.dumps(with_times(previous, record)).decode()
+    return jsonl.dumps(record).decode()
+
+
+def _follows(
+    collection: str,
+    mode: str,
+    record: dict[str, Any],
+    own_created: bool,
+    row: Current,
+    stamp: int,
+    rules: Rules | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The previous line and the live record (None after a delete) of an id a put,
+    create or update writes again; raises where the mode or the class's rules refuse."""
     previous = jsonl.loads(row[0])
     current = None if row[2] else previous
     rid = record["id"]
@@ -264,9 +379,9 @@ def _restamp(
         raise NotFoundError(f"{collection}/{rid} not found: nothing to update")
     if not own_created:
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
-    # Never at or below the version this one replaces, whatever the clock says.
-    record["updated_at"] = max(stamp, row[1] + 1)
-    return jsonl.dumps(with_times(previous, record)).decode()
+    if rules is not None and current is not None:
+        rules.follow(rid, current, record)
+    return previous, current
 
 
 def _created_at(previous: object, stamp: int) -> int:
