@@ -102,7 +102,7 @@ def test_every_bad_status_is_refused_naming_the_allowed_ones(
     record = cls(**kwargs, status=bad)  # type: ignore[call-arg]
     before = snapshot(store)
     with pytest.raises(ValidationError) as caught:
-        record.validate()
+        record.check()
     message = str(caught.value)
     assert ", ".join(allowed) in message, message
     assert repr(bad) in message, message
@@ -123,7 +123,7 @@ def test_every_allowed_status_is_accepted(cls: type[Record], allowed: tuple[str,
         cls, {"ts_id": "t"}
     )
     for status in allowed:
-        cls(**kwargs, status=status).validate()  # type: ignore[call-arg]
+        cls(**kwargs, status=status).check()  # type: ignore[call-arg]
 
 
 def test_default_statuses_are_valid_and_documented() -> None:
@@ -148,7 +148,7 @@ def test_default_statuses_are_valid_and_documented() -> None:
 @pytest.mark.parametrize("bad", ["", "broadcast", "NOTIFY", None, 0], ids=repr)
 def test_a_bad_dependency_type_is_refused_naming_the_allowed_ones(bad: Any) -> None:
     with pytest.raises(ValidationError, match="notify, query, share"):
-        Dependency(from_exec_id="exec-x", dependency_type=bad).validate()
+        Dependency(from_exec_id="exec-x", dependency_type=bad).check()
 
 
 BAD_RECORDS: list[Any] = [
@@ -180,7 +180,7 @@ def test_required_fields_and_counts_are_checked_and_nothing_is_written(
 ) -> None:
     before = snapshot(store)
     with pytest.raises(ValidationError, match=field):
-        record.validate()
+        record.check()
     with pytest.raises(ValidationError, match=field):
         store.create(record)
     with pytest.raises(ValidationError, match=field):
@@ -190,11 +190,11 @@ def test_required_fields_and_counts_are_checked_and_nothing_is_written(
 
 
 def test_counts_of_zero_and_more_are_accepted() -> None:
-    PRD(title="T", review_passes=0).validate()
-    PRD(title="T", review_passes=7).validate()
-    Execution(ts_id="t", iteration_count=0).validate()
-    Execution(ts_id="t", iteration_count=10**6).validate()
-    Workflow(name="w", version=0).validate()
+    PRD(title="T", review_passes=0).check()
+    PRD(title="T", review_passes=7).check()
+    Execution(ts_id="t", iteration_count=0).check()
+    Execution(ts_id="t", iteration_count=10**6).check()
+    Workflow(name="w", version=0).check()
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def _check_model(store: Store, collection: str, records: list[dict[str, Any]], m
     coll = store.collection(collection)
     for record in records:
         whole = {**(coll.get(str(record.get("id"))) or {}), **record} if merge else record
-        model.from_dict(whole).validate()
+        model.from_dict(whole).check()
 
 
 @click.command()

@@ -93,11 +93,12 @@ def create_prd(
     as_json: bool,
 ) -> int:
     """Create a PRD titled TITLE, with its body in .taskstore/prds/<slug>.md; print its id."""
+    from ..schema import value_for
     from ..taskmodel import PRD
 
     # A bad status or blank title was refused only after the store had been created, so a
     # failed create-prd before `init` left a .taskstore folder behind.
-    PRD(title=title, description=description, status=status).validate()
+    PRD(title=title, description=description, status=value_for(PRD, "status", status)).check()
     body = read_text(body_file) if body_file is not None else None
     model = _model(store_dir, create=creates_store(store_dir))
     with model.store:
@@ -206,7 +207,7 @@ def create_workflow(
     from ..taskmodel import Workflow
 
     # validate before the store is created.
-    Workflow(name=name, version=version, description=description).validate()
+    Workflow(name=name, version=version, description=description).check()
     content = read_text(content_file) if content_file is not None else ""
     model = _model(store_dir, create=creates_store(store_dir))
     with model.store:

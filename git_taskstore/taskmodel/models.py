@@ -8,21 +8,57 @@ check alone (relations between records are checked by :mod:`git_taskstore.taskmo
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
 from ..records import Record
 
-PRD_STATUSES = ("draft", "ready", "active", "in_progress", "complete", "failed", "cancelled")
-TASK_SPEC_STATUSES = ("pending", "blocked", "running", "complete", "failed")
-EXECUTION_STATUSES = ("running", "paused", "complete", "failed", "stopped")
-DEPENDENCY_TYPES = ("notify", "query", "share")
+
+class PrdStatus(enum.StrEnum):
+    DRAFT = "draft"
+    READY = "ready"
+    ACTIVE = "active"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
-def _one_of(kind: str, field: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValidationError(f"{kind} {field} {value!r} is not one of: {', '.join(allowed)}")
+class TaskSpecStatus(enum.StrEnum):
+    PENDING = "pending"
+    BLOCKED = "blocked"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class ExecutionStatus(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class DependencyType(enum.StrEnum):
+    NOTIFY = "notify"
+    QUERY = "query"
+    SHARE = "share"
+
+
+PRD_STATUSES = tuple(PrdStatus)
+TASK_SPEC_STATUSES = tuple(TaskSpecStatus)
+EXECUTION_STATUSES = tuple(ExecutionStatus)
+DEPENDENCY_TYPES = tuple(DependencyType)
+
+
+@dataclass
+class _Model(Record):
+    """The task model's records keep the shape the Rust crate writes: null fields too."""
+
+    write_nulls: ClassVar[bool] = True
 
 
 def _required(kind: str, field: str, value: Any) -> None:
@@ -36,7 +72,7 @@ def _count(kind: str, field: str, value: Any) -> None:
 
 
 @dataclass
-class PRD(Record):
+class PRD(_Model):
     """A product requirement document; its body is a markdown file (``file``)."""
 
     collection_name: ClassVar[str] = "prds"
@@ -45,18 +81,17 @@ class PRD(Record):
 
     title: str = ""
     description: str = ""
-    status: str = "draft"
+    status: PrdStatus = PrdStatus.DRAFT
     review_passes: int = 0
     file: str | None = None
 
     def validate(self) -> None:
         _required("a PRD", "title", self.title)
-        _one_of("PRD", "status", self.status, PRD_STATUSES)
         _count("PRD", "review_passes", self.review_passes)
 
 
 @dataclass
-class TaskSpec(Record):
+class TaskSpec(_Model):
     """One phase of a PRD, to be run by executions; its body is a markdown file."""
 
     collection_name: ClassVar[str] = "task_specs"
@@ -66,7 +101,7 @@ class TaskSpec(Record):
     prd_id: str = ""
     phase_name: str = ""
     description: str = ""
-    status: str = "pending"
+    status: TaskSpecStatus = TaskSpecStatus.PENDING
     workflow_name: str | None = None
     assigned_to: str | None = None
     file: str | None = None
@@ -74,11 +109,10 @@ class TaskSpec(Record):
     def validate(self) -> None:
         _required("a task spec", "prd_id", self.prd_id)
         _required("a task spec", "phase_name", self.phase_name)
-        _one_of("task spec", "status", self.status, TASK_SPEC_STATUSES)
 
 
 @dataclass
-class Execution(Record):
+class Execution(_Model):
     """One run of a task spec in a worktree."""
 
     collection_name: ClassVar[str] = "executions"
@@ -88,7 +122,7 @@ class Execution(Record):
     ts_id: str = ""
     worktree_path: str | None = None
     branch_name: str | None = None
-    status: str = "running"
+    status: ExecutionStatus = ExecutionStatus.RUNNING
     current_phase: str | None = None
     iteration_count: int = 0
     error_message: str | None = None
@@ -97,12 +131,11 @@ class Execution(Record):
 
     def validate(self) -> None:
         _required("an execution", "ts_id", self.ts_id)
-        _one_of("execution", "status", self.status, EXECUTION_STATUSES)
         _count("execution", "iteration_count", self.iteration_count)
 
 
 @dataclass
-class Dependency(Record):
+class Dependency(_Model):
     """A message between executions; ``to_exec_id`` None is a broadcast."""
 
     collection_name: ClassVar[str] = "dependencies"
@@ -111,17 +144,16 @@ class Dependency(Record):
 
     from_exec_id: str = ""
     to_exec_id: str | None = None
-    dependency_type: str = "notify"
+    dependency_type: DependencyType = DependencyType.NOTIFY
     payload: Any = None
     resolved_at: int | None = None
 
     def validate(self) -> None:
         _required("a dependency", "from_exec_id", self.from_exec_id)
-        _one_of("dependency", "dependency_type", self.dependency_type, DEPENDENCY_TYPES)
 
 
 @dataclass
-class Workflow(Record):
+class Workflow(_Model):
     """A named, versioned procedure that task specs follow; names are unique."""
 
     collection_name: ClassVar[str] = "workflows"
@@ -139,7 +171,7 @@ class Workflow(Record):
 
 
 @dataclass
-class RepoState(Record):
+class RepoState(_Model):
     """What the orchestrator last synced from a repository; the id is the repo path."""
 
     collection_name: ClassVar[str] = "repo_state"

@@ -22,6 +22,7 @@ from .. import log
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from ..files import atomic_write
 from ..records import Filter, Op, Record
+from ..schema import value_for
 from ..store import Store
 from .bodies import body_file
 from .models import (
@@ -101,8 +102,8 @@ class TaskModel:
         status: str = "draft",
         body: str | None = None,
     ) -> PRD:
-        prd = PRD(title=title, description=description, status=status)
-        prd.validate()
+        prd = PRD(title=title, description=description, status=value_for(PRD, "status", status))
+        prd.check()
         return self._create_with_body(prd, title, body)
 
     def create_task_spec(
@@ -120,11 +121,11 @@ class TaskModel:
             prd_id=prd_id,
             phase_name=phase_name,
             description=description,
-            status=status,
+            status=value_for(TaskSpec, "status", status),
             workflow_name=workflow_name,
             assigned_to=assigned_to,
         )
-        spec.validate()
+        spec.check()
         with self.store.locked():
             self.require(PRD, prd_id)
             if workflow_name is not None:
@@ -144,11 +145,11 @@ class TaskModel:
             ts_id=ts_id,
             worktree_path=worktree_path,
             branch_name=branch_name,
-            status=status,
+            status=value_for(Execution, "status", status),
             current_phase=current_phase,
             started_at=time.time_ns() // 1_000_000,
         )
-        execution.validate()
+        execution.check()
         with self.store.locked():
             self.require(TaskSpec, ts_id)
             return self.store.create(execution)
@@ -164,10 +165,10 @@ class TaskModel:
         dependency = Dependency(
             from_exec_id=from_exec_id,
             to_exec_id=to_exec_id,
-            dependency_type=dependency_type,
+            dependency_type=value_for(Dependency, "dependency_type", dependency_type),
             payload=payload,
         )
-        dependency.validate()
+        dependency.check()
         with self.store.locked():
             self.require(Execution, from_exec_id)
             if to_exec_id is not None:
@@ -199,7 +200,7 @@ class TaskModel:
         model = type(record)
         if model not in STATUSES:
             raise ValidationError(f"a {_kind(model)} has no status")
-        record.status = status  # type: ignore[attr-defined]
+        record.status = value_for(model, "status", status)  # type: ignore[attr-defined]
         if isinstance(record, Execution) and status in ("complete", "failed", "stopped"):
             record.completed_at = record.completed_at or time.time_ns() // 1_000_000
         return self.store.update(record)
