@@ -202,3 +202,27 @@ def test_acknowledgements_and_completions_merge_through_git(tmp_path: Path) -> N
         assert {s.id for s in store.list(Signal)} == {"s1", "s2"}
         for collection in ("signals", "jobs", "events"):
             assert all("updated_at" not in line for line in lines(store, collection))
+
+
+@pytest.mark.slow
+def test_two_branches_acknowledging_one_signal_differently_conflict(tmp_path: Path) -> None:
+    """Both at the signal's one version: neither write is newer, so the driver reports a
+    conflict (git's exit 1) rather than keep one acknowledgement silently."""
+    repo = new_repo(tmp_path / "repo")
+    with on_branch(repo, "main") as store:
+        store.create(Signal(id="s1", loop_id="l1", kind="stop"))
+    for branch, when in (("a", 5), ("b", 6)):
+        with on_branch(repo, branch, "main") as store:
+            store.modify(
+                Signal,
+                "s1",
+                lambda signal, when=when: setattr(  # type: ignore[misc]
+                    signal, "acknowledged_at", when
+                ),
+            )
+    git(repo, "checkout", "-q", "a")
+    merged = git(repo, "merge", "-q", "--no-edit", "b", check=False)
+    assert "CONFLICT" in merged, merged
+    assert git(repo, "diff", "--name-only", "--diff-filter=U").split() == [
+        ".taskstore/signals.jsonl"
+    ]
