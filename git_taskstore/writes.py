@@ -144,10 +144,13 @@ class Request:
             del self.typed[size:]
 
     def stamp_typed(self) -> None:
-        version = self.rules.version if self.rules is not None else jsonl.version_of
+        rules = self.rules
         for typed, record in zip(self.typed or (), self.records, strict=False):
             typed.created_at = record["created_at"]
-            typed.updated_at = record.get("updated_at") or version(record)
+            if rules is None or rules.stamped:
+                typed.updated_at = record["updated_at"]
+            else:  # the version the class derives (a stamp, where one was needed)
+                typed.updated_at = record.get("updated_at") or rules.version(record)
 
 
 def make_request(
@@ -174,7 +177,7 @@ def make_request(
     """
     stamped = rules is None or rules.stamped
     own_created: list[bool] | None = None
-    if mode != "import" and mode != "delete":
+    if mode == "patch":
         for number, record in enumerate(records, first):
             if isinstance(record, dict) and TOMBSTONE_KEY in record:
                 _refuse_tombstone_key(number if len(records) > 1 or first > 1 else None)
@@ -187,10 +190,14 @@ def make_request(
                 copy(record)  # refused below, with the reason
                 own(False)
                 continue
+            if TOMBSTONE_KEY in record:
+                number = first + len(copies)
+                _refuse_tombstone_key(number if len(records) > 1 or first > 1 else None)
             if typed is None:
                 record = record.copy()
             record.pop(TIMES_KEY, None)  # the store's own: planning sets it for a new version
-            if jsonl.positive_int(record.get("created_at")):
+            created = record.get("created_at")
+            if created.__class__ is int and created > 0:  # jsonl.positive_int, inline
                 own(True)
             else:
                 record["created_at"] = stamp
