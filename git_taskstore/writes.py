@@ -313,7 +313,7 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
             else:
                 written_as = with_times(previous, record)
             line = jsonl.dumps(written_as).decode()
-            deleted = mode == "delete"
+            deleted = mode == "delete" or (mode == "import" and jsonl.is_tombstone(record))
             updated = jsonl.version_of(record) if mode == "import" else record["updated_at"]
             add_row((rid, line, updated, deleted))
             if repeats:

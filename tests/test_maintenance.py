@@ -230,6 +230,20 @@ def test_import_skips_records_the_store_holds_newer(tasks: Collection, store: St
     assert tasks.get("a") == newer
 
 
+def test_an_imported_tombstone_deletes_at_once_not_after_a_rebuild(
+    tasks: Collection, store: Store
+) -> None:
+    """Found by review: the cache took an imported tombstone for a live record (get gave
+    the tombstone back, count counted it) until the next full rebuild read the file."""
+    current = tasks.put({"id": "a", "v": "mine"})
+    tombstone = {"id": "a", "deleted": True, "updated_at": current["updated_at"] + 1}
+    assert store.import_data({"tasks": [tombstone, {"id": "b", "deleted": True}]}).written == 2
+    assert tasks.get("a") is None and tasks.get("b") is None
+    assert tasks.count() == 0 and tasks.list() == []
+    store.sync(full=True)
+    assert tasks.get("a") is None and tasks.count() == 0
+
+
 def test_import_validates_everything_before_writing(store: Store, tasks: Collection) -> None:
     tasks.put({"id": "a"})
     before = snapshot(store.path)
