@@ -362,16 +362,8 @@ def _dump_source(
     for n, f in enumerate(fields):
         if f.name in nullable:
             lines += [f"    if v{n} is not None:", f"        out[{f.name!r}] = v{n}"]
-    if has_extra:
-        lines += [
-            "    extra = r.extra_fields",
-            "    if extra:",
-            "        for key, value in extra.items():",
-            "            out.setdefault(key, value)",
-        ]
-    lines.append("    return out")
-    exec("\n".join(lines), env)  # the source is made above from field names
-    return env["dump"]  # type: ignore[no-any-return]
+    lines += ["    extra = r.extra_fields", *_EXTRA] if has_extra else ["    return out"]
+    return _define(lines, env)  # type: ignore[no-any-return]
 
 
 def _quick_dump(
@@ -439,15 +431,23 @@ def _quick_dump(
             lines += [f"    if not ({kind.test.format(v=f'out[{name!r}]')}): return checked(r)"]
         if name in nullable:
             lines += [f"    if out[{name!r}] is None: del out[{name!r}]"]
-    if has_extra:
-        lines += [
-            "    if extra:",
-            "        for key, value in extra.items():",
-            "            out.setdefault(key, value)",
-        ]
-    lines.append("    return out")
-    exec("\n".join(lines), env)  # the source is made above from field names
-    return env["dump"]  # type: ignore[no-any-return]
+    lines += _EXTRA if has_extra else ["    return out"]
+    return _define(lines, env)  # type: ignore[no-any-return]
+
+
+# The end of a dump: the fields on disk the class does not declare, after its own.
+_EXTRA = [
+    "    if extra:",
+    "        for key, value in extra.items():",
+    "            out.setdefault(key, value)",
+    "    return out",
+]
+
+
+def _define(lines: list[str], env: dict[str, Any]) -> Any:
+    """The function the source ``lines`` define, with the names of ``env``."""
+    exec("\n".join(lines), env)  # the source is made from field names the class declares
+    return env[lines[0].split()[1].split("(")[0]]
 
 
 def _build_source(
@@ -494,8 +494,7 @@ def _build_source(
     if has_extra:
         lines.append("        record.extra_fields = extra")
     lines.append("    return record")
-    exec("\n".join(lines), env)  # the source is made above from field names
-    return env["build"]  # type: ignore[no-any-return]
+    return _define(lines, env)  # type: ignore[no-any-return]
 
 
 def value_for(cls: type, name: str, value: Any) -> Any:
