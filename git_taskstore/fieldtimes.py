@@ -67,18 +67,22 @@ def time_of(record: dict[str, Any], key: str, times: dict[str, int] | None) -> i
     return version_of(record) if times is None else created(record)
 
 
-def with_times(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
+def with_times(
+    previous: dict[str, Any] | None, record: dict[str, Any], now: int | None = None
+) -> dict[str, Any]:
     """``record`` as the line to write for the version that follows ``previous``: a copy
     with its ``_times`` (``record`` itself if ``previous`` is None: a first version
-    carries none). ``record``'s updated_at is already its version, and any ``_times``
-    of its own is replaced."""
+    carries none). The fields it changes date from ``now``, by default its version (its
+    updated_at: a record without one, whose class versions it by its own fields, gives
+    the time of the write), and any ``_times`` of its own is replaced."""
     record.pop(TIMES_KEY, None)
     if previous is None:
         return record
     if previous.get("deleted") is True:
         # A new life: it follows this delete, which does not kill it in any merge.
         return {**record, TIMES_KEY: {LIFE: version_of(previous)}}
-    now = version_of(record)
+    if now is None:
+        now = version_of(record)
     before = recorded(previous)
     keys = dict.fromkeys(previous)
     keys.update(dict.fromkeys(record))

@@ -98,9 +98,8 @@ class Record:
 
     def check(self) -> None:
         """Raise ValidationError if this record cannot be written, as a write would, without
-        writing: its fields against their type hints, then validate()."""
-        compiled(type(self)).dump(self)
-        self.validate()
+        writing: validate(), then its fields against their type hints."""
+        validated([self])
 
     def to_dict(self) -> dict[str, Any]:
         """The record as it is written: its fields checked against their hints and
@@ -145,23 +144,50 @@ def version_in(data: dict[str, Any], versioned_by: Sequence[str]) -> int:
     return version_of(data)
 
 
-_RULES: dict[type, Rules] = {}
+_RULES: dict[tuple[type, bool], Rules] = {}
 
 
-def rules_of(cls: type[Record]) -> Rules:
-    """What the class asks of its records' writes, made once a class."""
-    found = _RULES.get(cls)
+def rules_of(cls: type[Record], *, held: bool = False) -> Rules:
+    """What the class asks of its records' writes, made once a class. ``held``: for a
+    write that debounced mode holds back, which is stamped whatever the class says: held
+    pending, it may reach the file after another process's later write of the record,
+    and a version it shares with that write would let it win by coming later."""
+    found = _RULES.get((cls, held))
     if found is None:
         versioned_by = cls.versioned_by
-        found = _RULES[cls] = Rules(
+        fields = set(compiled(cls).fields)
+        for option in ("set_once", "versioned_by"):
+            unknown = [name for name in getattr(cls, option) if name not in fields]
+            if unknown:
+                raise ValidationError(
+                    f"{cls.__name__}.{option} names {unknown[0]!r}, which is not a field of "
+                    f"the class (it has {', '.join(sorted(fields))})"
+                )
+        found = _RULES[cls, held] = Rules(
             kind=cls.__name__,
             version=lambda data: version_in(data, versioned_by),
-            stamped=cls.stamped(),
+            stamped=held or cls.stamped(),
             nullable=compiled(cls).nullable,
             immutable=cls.immutable,
             set_once=frozenset(cls.set_once),
         )
     return found
+
+
+def validated(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """What a write of records of one class writes: each validate()d (which may tidy its
+    fields), then dicts_of() them, which checks them against their hints. A validate()
+    that trips over a field of the wrong type (TypeError, AttributeError) gives way to
+    the type check, which names the field."""
+    cls = type(records[0]) if records else Record
+    if cls.validate is not Record.validate:  # 100,000 calls that do nothing: 8 ms
+        for record in records:
+            try:
+                record.validate()
+            except (TypeError, AttributeError):
+                compiled(cls).dump(record)
+                raise
+    return dicts_of(records)
 
 
 def dicts_of(records: Sequence[Record]) -> list[dict[str, Any]]:

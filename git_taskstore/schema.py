@@ -73,10 +73,19 @@ def _float() -> Kind:
             return float(v)
         raise Wrong
 
-    return Kind("float", "type({v}) is float or type({v}) is int", None, load, exact=float)
+    # An int is written as a float too: the line then reads back as it was written.
+    return Kind("float", "type({v}) is float or type({v}) is int", load, load, exact=float)
 
 
 def _enum(cls: type[enum.Enum]) -> Kind:
+    if issubclass(cls, enum.Flag):
+        raise TypeError(f"flags ({cls.__name__}) are not kept: use list[{cls.__name__}]")
+    odd = [m for m in cls if type(m.value) not in (str, int, float, bool)]
+    if odd:
+        raise TypeError(
+            f"{cls.__name__}.{odd[0].name} is {odd[0].value!r}: enum values are kept as JSON "
+            "strings, numbers or booleans"
+        )
     by_value = {member.value: member for member in cls}
 
     def member_of(v: Any) -> enum.Enum:
@@ -347,7 +356,8 @@ def _dump_source(
             check += [f"try: {v} = d{n}({v})", f"except Wrong: wrong({name!r}, {v})"]
         elif kind.test != "True":
             assert kind.test is not None
-            check += [f"if not ({kind.test.format(v=v)}): wrong({name!r}, {v})"]
+            env[f"m{n}"] = _member_value(kind, name, env["wrong"])
+            check += [f"if not ({kind.test.format(v=v)}): {v} = m{n}({v})"]
         if name in nullable and check:
             lines.append(f"    if {v} is not None:")
             lines += [f"        {line}" for line in check]
@@ -510,6 +520,22 @@ def value_for(cls: type, name: str, value: Any) -> Any:
         if kind.test is None or _fits(kind)(value):
             return value
     _wrong_value(cls)(name, value)
+
+
+def _member_value(kind: Kind, name: str, wrong: Callable[[str, Any], None]) -> Callable[[Any], Any]:
+    """For a value that fails ``kind``'s test: the value of a StrEnum or IntEnum member
+    where that fits (written as its string or number, as it was before hints were
+    checked), else the field's error."""
+    fits = _fits(kind)
+
+    def member_value(v: Any) -> Any:
+        # A member that is a str or an int itself (StrEnum, IntEnum): type checkers take
+        # it for one. A plain Enum's member is not its value.
+        if isinstance(v, enum.Enum) and isinstance(v, str | int) and fits(v._value_):
+            return v._value_
+        wrong(name, v)
+
+    return member_value
 
 
 def _given(value: Any) -> str:

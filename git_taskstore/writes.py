@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl
 from .errors import AlreadyExistsError, NotFoundError, ValidationError
-from .fieldtimes import TIMES_KEY, tombstone_after, with_times
+from .fieldtimes import LIFE, TIMES_KEY, recorded, tombstone_after, with_times
 
 if TYPE_CHECKING:
     from .cache import Current, Row
@@ -54,8 +54,8 @@ class Rules:
             if key in _UNCHECKED:
                 continue
             old, new = current.get(key), record.get(key)
-            if old == new and type(old) is type(new):
-                continue
+            if _same(old, new) or (key == "created_at" and old is None):
+                continue  # (a line without created_at gets the one the store gives it)
             if key in self.set_once:
                 if old is None:
                     continue
@@ -72,6 +72,15 @@ class Rules:
 
 # Fields an immutable record's versions may differ in: the store's own bookkeeping.
 _UNCHECKED = frozenset(("id", "updated_at", TIMES_KEY))
+_NUMBERS = (int, float)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """The same JSON value: 3 and 3.0 are (a float field written as 3 reads as 3.0),
+    True and 1 are not."""
+    if type(old) is type(new) or (type(old) in _NUMBERS and type(new) in _NUMBERS):
+        return bool(old == new)
+    return False
 
 
 @dataclass(slots=True)
@@ -269,11 +278,17 @@ def plan(requests: list[Request], ids: list[str], currents: dict[str, Current]) 
         if request.own_created is not None:
             # The hot loop of a 100,000-record batch: a new id keeps the line it was
             # given with, stamped.
-            for record, line, own_created in zip(
-                request.records, request.lines, request.own_created, strict=True
+            typed = request.typed is not None
+            for n, (record, line, own_created) in enumerate(
+                zip(request.records, request.lines, request.own_created, strict=True)
             ):
                 rid = record["id"]
                 row = current_of(rid)
+                if typed and row is not None:
+                    # Written again from the line checked when it was given: the dict
+                    # shares its lists and objects with the caller's record, which may
+                    # have changed them since (inside a batch, say).
+                    record = request.records[n] = jsonl.loads(line)
                 if not stamped:
                     assert rules is not None
                     line = _unstamped(collection, mode, record, own_created, row, stamp, rules)
@@ -349,19 +364,25 @@ def _unstamped(
     rules: Rules,
 ) -> str:
     """The line of a put, create or update of a record its class versions by its own
-    fields: as it is, without updated_at or field times, unless the store's order would
-    read it as older than the version it follows (a line that has an updated_at); then it
-    is stamped, as any other write."""
+    fields: without updated_at, unless the store's order would read it as older than the
+    version it follows (a line that has an updated_at); then it is stamped, as any other
+    write. The fields it changes carry the time of the write in ``_times``, as every
+    version after the first does: two branches' writes of one field merge by when they
+    were made, not by a version they share."""
     if row is None:
         if mode == "update":
             raise NotFoundError(f"{collection}/{record['id']} not found: nothing to update")
         return jsonl.dumps(record).decode()
-    previous, current = _follows(collection, mode, record, own_created, row, stamp, rules)
-    if jsonl.version_of(record) < row[1]:
+    previous, _ = _follows(collection, mode, record, own_created, row, stamp, rules)
+    version = jsonl.version_of(record)
+    if version < row[1] or (version == row[1] and "updated_at" in previous):
+        # A tie with a stamped version (a write held back in debounced mode, say, which
+        # may reach the file after this one) must not go to the line that comes later.
         record["updated_at"] = max(stamp, row[1] + 1)
-    if current is None:  # a new life after a delete: marked so that merges tell them apart
-        return jsonl.dumps(with_times(previous, record)).decode()
-    return jsonl.dumps(record).decode()
+    # After every time the previous line holds, whatever the clock says.
+    times = recorded(previous)
+    latest = max((t for key, t in times.items() if key != LIFE), default=0) if times else 0
+    return jsonl.dumps(with_times(previous, record, max(stamp, latest + 1))).decode()
 
 
 def _follows(

@@ -5,6 +5,7 @@ through writes, a raw append, and a real git merge."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -124,9 +125,10 @@ def test_a_derived_version_is_what_the_typed_record_reads_and_expects(store: Sto
     assert again is not None and again.updated_at == job.created_at + 50 == read.updated_at
     with pytest.raises(VersionConflictError, match=f"at version {job.created_at + 50}"):
         store.update(again, expect_version=job.created_at)
+    # The store's own field times ride along (stripped on reads), but no updated_at.
     assert [sorted(line) for line in lines(store, "jobs")] == [
         ["created_at", "id", "tool"],
-        ["completed_at", "created_at", "id", "result", "tool"],
+        ["_times", "completed_at", "created_at", "id", "result", "tool"],
     ]
 
 
@@ -205,24 +207,106 @@ def test_acknowledgements_and_completions_merge_through_git(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_two_branches_acknowledging_one_signal_differently_conflict(tmp_path: Path) -> None:
-    """Both at the signal's one version: neither write is newer, so the driver reports a
-    conflict (git's exit 1) rather than keep one acknowledgement silently."""
+@pytest.mark.parametrize("into", ["a", "b"])
+def test_the_later_of_two_acknowledgements_wins_the_merge_either_way(
+    tmp_path: Path, into: str
+) -> None:
+    """Both writes share the signal's one version; their field times (the time of each
+    write) decide, whichever branch git merges into which."""
     repo = new_repo(tmp_path / "repo")
     with on_branch(repo, "main") as store:
         store.create(Signal(id="s1", loop_id="l1", kind="stop"))
     for branch, when in (("a", 5), ("b", 6)):
         with on_branch(repo, branch, "main") as store:
-            store.modify(
-                Signal,
-                "s1",
-                lambda signal, when=when: setattr(  # type: ignore[misc]
-                    signal, "acknowledged_at", when
-                ),
-            )
-    git(repo, "checkout", "-q", "a")
-    merged = git(repo, "merge", "-q", "--no-edit", "b", check=False)
-    assert "CONFLICT" in merged, merged
-    assert git(repo, "diff", "--name-only", "--diff-filter=U").split() == [
-        ".taskstore/signals.jsonl"
-    ]
+            store.modify(Signal, "s1", lambda s, when=when: setattr(s, "acknowledged_at", when))
+    git(repo, "checkout", "-q", into)
+    git(repo, "merge", "-q", "--no-edit", "b" if into == "a" else "a")
+    with Store.open(repo, create=False) as store:
+        assert store.get(Signal, "s1").acknowledged_at == 6  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_a_typed_write_after_a_dict_level_one_wins_the_merge(tmp_path: Path) -> None:
+    """Found by review: a dict-level put stamps updated_at (the clock) on a job; a later
+    typed write of the same field on another branch, without updated_at, lost the merge
+    to it in silence. Its field time is the time of the write now."""
+    repo = new_repo(tmp_path / "repo")
+    with on_branch(repo, "main") as store:
+        store.create(Job(id="j1", tool="grep"))
+    with on_branch(repo, "a", "main") as store:
+        store.collection("jobs").put({"id": "j1", "result": "a"}, merge=True)
+    time.sleep(0.01)
+    with on_branch(repo, "b", "main") as store:
+        job = store.get(Job, "j1")
+        assert job is not None
+        job.result = "b"
+        store.put(job)
+    for into, other in (("a", "b"), ("b", "a")):
+        git(repo, "checkout", "-q", into)
+        git(repo, "merge", "-q", "--no-edit", other)
+        with Store.open(repo, create=False) as store:
+            assert store.get(Job, "j1").result == "b", into  # type: ignore[union-attr]
+        git(repo, "reset", "-q", "--hard", "HEAD~1")
+
+
+def test_a_held_back_write_does_not_beat_a_later_write_of_another_process(
+    tmp_path: Path,
+) -> None:
+    """Found by review: in debounced mode a pending write of a self-versioned record
+    reached the file after another writer's later write, and won by coming later (their
+    versions tie). Held back, it is stamped, and the later write outranks it."""
+    held = Store.open(tmp_path, debounce_ms=60_000)
+    direct = Store.open(tmp_path)
+    try:
+        held.put(Job(id="j1", tool="grep", result="held"))
+        job = direct.get(Job, "j1")
+        assert job is not None and job.result == "held"
+        job.result = "direct"
+        direct.update(job)
+        held.close()
+        assert direct.get(Job, "j1").result == "direct"  # type: ignore[union-attr]
+    finally:
+        held.close()
+        direct.close()
+    Path(tmp_path, ".taskstore", "taskstore.db").unlink()
+    with Store.open(tmp_path) as fresh:
+        assert fresh.get(Job, "j1").result == "direct"  # type: ignore[union-attr]
+
+
+def test_set_once_and_versioned_by_name_fields_of_the_class(store: Store) -> None:
+    @dataclass
+    class Typo(Record):
+        collection_name: ClassVar[str] = "typos"
+        set_once: ClassVar[tuple[str, ...]] = ("closed_byy",)
+        closed_by: str | None = None
+
+    with pytest.raises(ValidationError, match=r"Typo.set_once names 'closed_byy'"):
+        store.create(Typo(id="t1"))
+    assert store.collections() == []
+
+
+@dataclass
+class Reading(Record):
+    collection_name: ClassVar[str] = "readings"
+    immutable: ClassVar[bool] = True
+    set_once: ClassVar[tuple[str, ...]] = ("checked_at",)
+    value: float = 0.0
+    checked_at: int | None = None
+
+
+def test_an_immutable_record_can_be_acknowledged_whatever_its_line_held(store: Store) -> None:
+    """Found by review: a float field written as 3 read back as 3.0 and counted as a
+    change; a line without created_at had one filled in, which counted as a change too."""
+    store.collection("readings").put_many(
+        [{"id": "r1", "value": 3, "created_at": 5}, {"id": "r2", "value": 1.5}]
+    )
+    with open(store.file_path("readings"), "a", encoding="utf-8") as handle:
+        handle.write('{"id": "r3", "value": 2}\n')  # a legacy line: no times at all
+    for rid in ("r1", "r2", "r3"):
+        store.modify(Reading, rid, lambda r: setattr(r, "checked_at", 9))
+        assert store.get(Reading, rid).checked_at == 9  # type: ignore[union-attr]
+    reading = store.get(Reading, "r1")
+    assert reading is not None
+    reading.value = 4.0
+    with pytest.raises(ValidationError, match="immutable: value cannot change"):
+        store.update(reading)
