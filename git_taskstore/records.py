@@ -128,11 +128,6 @@ class Record:
                 '`collection_name: ClassVar[str] = "..."` on the class'
             ) from None
 
-    @classmethod
-    def stamped(cls) -> bool:
-        """Whether the store stamps ``updated_at`` on the records' lines."""
-        return "updated_at" in cls.versioned_by
-
 
 def version_in(data: dict[str, Any], versioned_by: Sequence[str]) -> int:
     """The version of a record's line: its ``updated_at`` if it has one (the store orders
@@ -166,7 +161,7 @@ def rules_of(cls: type[Record], *, held: bool = False) -> Rules:
         found = _RULES[cls, held] = Rules(
             kind=cls.__name__,
             version=lambda data: version_in(data, versioned_by),
-            stamped=held or cls.stamped(),
+            stamped=held or "updated_at" in versioned_by,
             nullable=compiled(cls).nullable,
             immutable=cls.immutable,
             set_once=frozenset(cls.set_once),
