@@ -155,7 +155,8 @@ def read_last_line_wins(shown: str, data: bytes) -> LegacyFile:
     winners: dict[str, LastLine] = {}
     bad: list[Problem] = []
     lines = superseded = 0
-    split = data.split(b"\n")
+    # A byte order mark (a file saved by a Windows editor) is not part of the first record.
+    split = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
     for number, raw in enumerate(split, 1):
         raw = raw.strip(b" \t\r")  # a file written with CRLF, a line indented
         if not raw:

@@ -314,6 +314,16 @@ def test_a_second_run_writes_nothing(tmp_path: Path) -> None:
     assert counts.deleted == first.collections["loops"].deleted
 
 
+def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path) -> None:
+    legacy = tmp_path / "loops.jsonl"
+    legacy.write_bytes(b'\xef\xbb\xbf{"id": "a", "x": 1}\r\n{"id": "b", "x": 2}\r\n')
+    with Store.open(tmp_path) as store:
+        result = store.import_jsonl(legacy, order="last-line-wins")
+        assert result.bad_lines == []
+        assert store.collection("loops").get("a") == {"id": "a", "x": 1}
+        assert file_lines(store.file_path("loops"))[0] == b'{"id": "a", "x": 1}'
+
+
 # --- ids the store already holds ----------------------------------------------------------
 
 EXISTING_LEGACY = b"\n".join(
