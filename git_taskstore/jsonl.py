@@ -165,10 +165,24 @@ def version_of(record: dict[str, Any]) -> int:
     for key in ("updated_at", "created_at"):
         value = record.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return value if -_INT64 <= value < _INT64 else _clamp(value)
         if isinstance(value, float) and value == value:  # not NaN
-            return int(value)
+            return _clamp(value)
     return 0
+
+
+# SQLite's integers are 64-bit: a version beyond them (a line written by anyone, arriving
+# through git) is taken as the greatest or least one, rather than failing every read.
+_INT64 = 2**63
+MAX_VERSION = _INT64 - 1
+
+
+def _clamp(value: float) -> int:
+    if value >= _INT64:
+        return MAX_VERSION
+    if value < -_INT64:
+        return -_INT64
+    return int(value)
 
 
 # The version reduce_lines gives a line without a timestamp that no earlier line of its
@@ -362,7 +376,7 @@ def reduce_lines(
                 continue
             updated = record.get("updated_at")
             previous = winners.get(record_id)
-            if type(updated) is not int:
+            if type(updated) is not int or not -_INT64 <= updated < _INT64:
                 updated = version_of(record)
                 if updated == 0 and not has_time(record):
                     # No timestamp: no older than the lines before it, so it wins a tie

@@ -350,7 +350,7 @@ def _restamp(
     that version unless the record gave its own, updated_at after it."""
     previous, _ = _follows(collection, mode, record, own_created, row, stamp, rules)
     # Never at or below the version this one replaces, whatever the clock says.
-    record["updated_at"] = max(stamp, row[1] + 1)
+    record["updated_at"] = _after(row[1], stamp)
     return jsonl.dumps(with_times(previous, record)).decode()
 
 
@@ -378,11 +378,11 @@ def _unstamped(
     if version < row[1] or (version == row[1] and "updated_at" in previous):
         # A tie with a stamped version (a write held back in debounced mode, say, which
         # may reach the file after this one) must not go to the line that comes later.
-        record["updated_at"] = max(stamp, row[1] + 1)
+        record["updated_at"] = _after(row[1], stamp)
     # After every time the previous line holds, whatever the clock says.
     times = recorded(previous)
     latest = max((t for key, t in times.items() if key != LIFE), default=0) if times else 0
-    return jsonl.dumps(with_times(previous, record, max(stamp, latest + 1))).decode()
+    return jsonl.dumps(with_times(previous, record, _after(latest, stamp))).decode()
 
 
 def _follows(
@@ -412,6 +412,13 @@ def _follows(
     return previous, current
 
 
+def _after(version: int, stamp: int) -> int:
+    """The version of a write that follows ``version``: the time of the write, or just
+    above ``version`` if the clock is behind it. The greatest 64-bit version (a line from
+    far in the future) is followed by itself: the later line wins the tie."""
+    return max(stamp, min(version + 1, jsonl.MAX_VERSION))
+
+
 def _created_at(previous: object, stamp: int) -> int:
     return previous if jsonl.positive_int(previous) else stamp  # type: ignore[return-value]
 
@@ -430,13 +437,13 @@ def _next_version(
             return False
         rid = record["id"]
         record.clear()
-        record.update(jsonl.tombstone(rid, max(stamp, version + 1)))
+        record.update(jsonl.tombstone(rid, _after(version, stamp)))
         return True
     if mode == "import":
         if jsonl.version_of(record) <= version:
             return False
         if "updated_at" not in record and "created_at" not in record:
-            record["updated_at"] = max(stamp, version + 1)
+            record["updated_at"] = _after(version, stamp)
         return True
     if current is not None:  # patch: the fields given, over the current version
         merged = {**current, **record}
@@ -444,7 +451,7 @@ def _next_version(
         record.update(merged)
     if not jsonl.positive_int(record.get("created_at")):
         record["created_at"] = _created_at(current.get("created_at") if current else None, stamp)
-    record["updated_at"] = max(stamp, version + 1)
+    record["updated_at"] = _after(version, stamp)
     return True
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from git_taskstore import ValidationError
+from git_taskstore import Store, ValidationError
 from git_taskstore.files import atomic_write
 from git_taskstore.freshness import Digest
 from git_taskstore.jsonl import (
@@ -498,3 +498,19 @@ def test_a_winner_holds_the_winning_line_and_the_line_its_id_first_appeared_on()
     winners, _ = reduce_lines(data)
     assert winners["a"] == Winner(5, 4, newest, False, first_line=2)
     assert winners["b"].first_line == 1
+
+
+@pytest.mark.parametrize(
+    "value", [b"9223372036854775808", b"1" + b"0" * 30, b"-" + b"9" * 25, b"1e300"]
+)
+def test_a_version_beyond_64_bits_is_clamped_not_a_crash(tmp_path: Path, value: bytes) -> None:
+    """Found by review: such an updated_at (a line arriving through git, a legacy import)
+    made every read of its collection end in an OverflowError traceback."""
+    folder = tmp_path / ".taskstore"
+    folder.mkdir()
+    (folder / "things.jsonl").write_bytes(b'{"id":"a","updated_at":' + value + b'}\n{"id":"b"}\n')
+    with Store.open(tmp_path) as store:
+        assert {r["id"] for r in store.collection("things").list()} == {"a", "b"}
+        for rid in ("a", "b"):
+            store.collection("things").put({"id": rid, "x": 1})
+            assert store.collection("things").get(rid)["x"] == 1  # type: ignore[index]
