@@ -247,15 +247,28 @@ class Cache:
         return {name: Computed(rule, tuple(fields.split(","))) for name, rule, fields in rows}
 
     def ensure_computed(
-        self, collection: str, computed: Mapping[str, Computed], *, rebuild: bool = False
+        self,
+        collection: str,
+        computed: Mapping[str, Computed],
+        *,
+        rebuild: bool = False,
+        fields: Iterable[str] = (),
     ) -> int:
         """Declare computed values of a collection, each with its index (a name given a
-        new rule gets a new index); return how many were (re)built."""
+        new rule gets a new index), and forget any the cache holds under a name that is
+        one of ``fields`` now (a class's stored fields: an older release computed it);
+        return how many were (re)built."""
         known = self.computed_fields(collection)
         changed = {n: c for n, c in computed.items() if rebuild or known.get(n) != c}
-        if not changed:
+        stale = [name for name in fields if name in known and name not in computed]
+        if not changed and not stale:
             return 0
         with self.transaction():
+            for name in stale:
+                self.conn.execute(
+                    "DELETE FROM computed WHERE collection = ? AND name = ?", (collection, name)
+                )
+                self.conn.execute(f"DROP INDEX IF EXISTS {_computed_index(collection, name)}")
             self._create_table(collection)
             for name, value in changed.items():
                 self.conn.execute(
@@ -377,29 +390,35 @@ class Cache:
         sort: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        computed: Mapping[str, Computed] | None = None,
     ) -> list[str]:
-        """The JSON lines of the live records that pass the filters."""
+        """The JSON lines of the live records that pass the filters (``computed``: as
+        for count)."""
         source = self._source(collection)
         if source is None:
             return []
         table, order, first = source
+        if computed is None:
+            computed = self.computed_fields(collection) if filters or sort else query.NONE
         sql, params = query.select(
-            table,
-            order,
-            filters,
-            sort=sort,
-            limit=limit,
-            offset=offset,
-            computed=self.computed_fields(collection) if filters or sort else query.NONE,
+            table, order, filters, sort=sort, limit=limit, offset=offset, computed=computed
         )
         return [row[0] for row in self.conn.execute(sql, (*first, *params))]
 
-    def count(self, collection: str, filters: Sequence[Filter] = ()) -> int:
+    def count(
+        self,
+        collection: str,
+        filters: Sequence[Filter] = (),
+        computed: Mapping[str, Computed] | None = None,
+    ) -> int:
+        """Live records that pass the filters; ``computed``: the computed values to read
+        names as (a typed query's class's), else those the cache knows."""
         source = self._source(collection)
         if source is None:
             return 0
         table, _, first = source
-        computed = self.computed_fields(collection) if filters else query.NONE
+        if computed is None:
+            computed = self.computed_fields(collection) if filters else query.NONE
         sql, params = query.count(table, filters, computed)
         return int(self.conn.execute(sql, (*first, *params)).fetchone()[0])
 

@@ -264,17 +264,25 @@ class Engine:
         sort: str | None,
         limit: int | None,
         offset: int,
+        computed: Mapping[str, Computed] | None = None,
     ) -> list[str]:
         def run() -> list[str]:
             self.fresh(collection)
-            return self.cache.select(collection, filters, sort=sort, limit=limit, offset=offset)
+            return self.cache.select(
+                collection, filters, sort=sort, limit=limit, offset=offset, computed=computed
+            )
 
         return self.guarded(run)
 
-    def count(self, collection: str, filters: Sequence[Filter]) -> int:
+    def count(
+        self,
+        collection: str,
+        filters: Sequence[Filter],
+        computed: Mapping[str, Computed] | None = None,
+    ) -> int:
         def run() -> int:
             self.fresh(collection)
-            return self.cache.count(collection, filters)
+            return self.cache.count(collection, filters, computed)
 
         return self.guarded(run)
 
@@ -289,10 +297,15 @@ class Engine:
         return self.guarded(lambda: self.cache.ensure_indexes(collection, fields, rebuild=rebuild))
 
     def ensure_computed(
-        self, collection: str, computed: Mapping[str, Computed], *, rebuild: bool
+        self,
+        collection: str,
+        computed: Mapping[str, Computed],
+        *,
+        rebuild: bool,
+        fields: Sequence[str] = (),
     ) -> int:
         return self.guarded(
-            lambda: self.cache.ensure_computed(collection, computed, rebuild=rebuild)
+            lambda: self.cache.ensure_computed(collection, computed, rebuild=rebuild, fields=fields)
         )
 
     # --- writes -------------------------------------------------------------------------

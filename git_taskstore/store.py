@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,10 +36,12 @@ from .ids import new_id
 from .paths import STORE_DIRNAME
 from .query import check_window
 from .records import Filter, Record, rules_of, validated, version_in
+from .schema import compiled
 from .sync import SyncResult
 from .writes import Request, Rules, make_request
 
 if TYPE_CHECKING:
+    from .computed import Computed
     from .hooks import Integration
     from .legacy import LegacyImportResult
     from .maintenance import Check, CollectionStatus, CompactResult, ImportResult, Problem
@@ -108,10 +110,22 @@ class Collection:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
+        return self._list(filters, sort, limit, offset, None)
+
+    def _list(
+        self,
+        filters: Iterable[Filter],
+        sort: str | None,
+        limit: int | None,
+        offset: int,
+        computed: Mapping[str, Computed] | None,
+    ) -> builtins.list[dict[str, Any]]:
+        """list(), reading the names of ``computed`` as those values (a typed query's
+        class's), or, with None, the computed values the cache knows."""
         check_window(limit, offset)
         if sort:
             names.validate_field(sort.removeprefix("-"))
-        rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset)
+        rows = self.store.engine.select(self.name, tuple(filters), sort, limit, offset, computed)
         return [public(jsonl.loads(row)) for row in rows]
 
     def count(self, filters: Iterable[Filter] = ()) -> int:
@@ -503,8 +517,10 @@ class Store:
             cls, [f.field for f in filters] + ([sort.removeprefix("-")] if sort else [])
         )
         self._declare(cls)
-        rows = self.collection(cls.collection()).list(
-            filters, sort=sort, limit=limit, offset=offset
+        # The class's own computed values: the cache's may be another class's, or an
+        # older release's, under a name that is a stored field here.
+        rows = self.collection(cls.collection())._list(
+            filters, sort, limit, offset, cls.computed_fields
         )
         return [cls.from_dict(row) for row in rows]
 
@@ -512,7 +528,7 @@ class Store:
         filters = tuple(filters)
         _check_declared(cls, [f.field for f in filters])
         self._declare(cls)
-        return self.collection(cls.collection()).count(filters)
+        return self.engine.count(cls.collection(), filters, cls.computed_fields)
 
     def rebuild_indexes(self, cls: type[Record]) -> int:
         """(Re)build the indexes a record type declares, its computed values' too; returns
@@ -527,9 +543,11 @@ class Store:
     def _declare(self, cls: type[Record]) -> None:
         if cls.indexed_fields:
             self.engine.ensure_indexes(cls.collection(), cls.indexed_fields, rebuild=False)
-        if cls.computed_fields:
-            # Kept in the cache: the dict-level API and the CLI query them by name too.
-            self.engine.ensure_computed(cls.collection(), cls.computed_fields, rebuild=False)
+        # Kept in the cache: the dict-level API and the CLI query them by name too. A name
+        # the cache computes that is a field of the class now is forgotten.
+        self.engine.ensure_computed(
+            cls.collection(), cls.computed_fields, rebuild=False, fields=_fields_of(cls)
+        )
 
     # --- maintenance (maintenance.py) ------------------------------------------------
     # Imported by each method: most processes (hooks, reads, writes) never call one, and
@@ -613,6 +631,10 @@ class Store:
         return legacy.import_jsonl(
             self, path, order=order, collection=collection, existing=existing
         )
+
+
+def _fields_of(cls: type[Record]) -> tuple[str, ...]:
+    return compiled(cls).fields
 
 
 def _check_declared(cls: type[Record], fields: Sequence[str]) -> None:

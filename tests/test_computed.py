@@ -380,3 +380,34 @@ def test_a_bad_declaration_is_refused_when_the_class_is_made(computed: Any, mess
 def test_a_computed_value_is_made_of_valid_names_only(make: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         make()
+
+
+@dataclass
+class SignalV1(Record):
+    collection_name: ClassVar[str] = "sigs"
+    computed_fields: ClassVar[dict[str, Computed]] = {"acknowledged": is_set("acknowledged_at")}
+    acknowledged_at: int | None = None
+
+
+@dataclass
+class SignalV2(Record):
+    """A later release: `acknowledged` is a stored field now."""
+
+    collection_name: ClassVar[str] = "sigs"
+    acknowledged: bool = False
+
+
+def test_a_computed_name_an_older_release_left_in_the_cache_yields_to_the_field(
+    store: Store,
+) -> None:
+    """Found by review: the cache kept v1's declaration and read v2's stored field as
+    v1's computed value, in the typed API and the CLI, until the cache was deleted."""
+    store.create(SignalV1(id="s1"))
+    assert store.count(SignalV1, [Filter("acknowledged", Op.EQ, False)]) == 1
+    store.create(SignalV2(id="s2", acknowledged=True))
+    ids = [s.id for s in store.list(SignalV2, [Filter("acknowledged", Op.EQ, True)])]
+    assert ids == ["s2"]
+    assert store.count(SignalV2, [Filter("acknowledged", Op.EQ, True)]) == 1
+    # Declared by V2, the cache forgets the computed name: the dict-level API agrees.
+    rows = store.collection("sigs").list([Filter("acknowledged", Op.EQ, True)])
+    assert [r["id"] for r in rows] == ["s2"]
