@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from git_taskstore import Computed, Filter, Op, Record, Store, first_set, is_set
+from git_taskstore import Computed, Filter, Op, Record, Store, TaskstoreError, first_set, is_set
 
 
 class Status(enum.StrEnum):
@@ -89,12 +89,24 @@ def work(store: Store, loop_id: str) -> None:
     store.modify(Loop, loop_id, lambda loop: setattr(loop, "iteration", loop.iteration + 1))
 
 
+def migrate(store: Store, legacy_dir: str) -> None:
+    store.install_git_integration()
+    # "keep": a second run leaves what the daemon wrote since the first one alone.
+    result = store.import_jsonl(legacy_dir, order="last-line-wins", existing="keep")
+    for bad in result.bad_lines:
+        print(f"skipped {bad.path}:{bad.line}: {bad.message}", file=sys.stderr)
+    for cls in (Loop, Signal, Event, ToolJob):
+        store.list(cls)  # every record read as its class: a value that does not fit raises
+    print(f"{result.written} records imported")
+
+
 if __name__ == "__main__":
-    with Store.open(".") as store:
-        if sys.argv[1] == "migrate":
-            store.install_git_integration()
-            result = store.import_jsonl(sys.argv[2], order="last-line-wins")
-            print(f"{result.written} records imported; bad lines skipped: {result.bad_lines}")
-        else:
-            for _ in range(int(sys.argv[3])):
-                work(store, sys.argv[2])
+    try:
+        with Store.open(".") as store:  # run at the top of the daemon's repository
+            if sys.argv[1] == "migrate":
+                migrate(store, sys.argv[2])
+            else:
+                for _ in range(int(sys.argv[3])):
+                    work(store, sys.argv[2])
+    except TaskstoreError as exc:
+        sys.exit(f"error: {exc}")

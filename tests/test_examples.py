@@ -105,6 +105,7 @@ def test_the_daemon_example_migrates_works_and_merges(tmp_path: Path) -> None:
         for name, text in lines.items():
             # Every field exactly as the legacy line had it: nothing added, nothing lost.
             assert live(store, name) == last_line_wins(text), name
+    assert "loops.jsonl:24: " in migrated.stderr  # the torn line, named
     commit_all(repo, "migrate")
 
     daemon = load_example()
@@ -165,3 +166,18 @@ def test_the_daemon_example_migrates_works_and_merges(tmp_path: Path) -> None:
             assert len(written) > len(last_line_wins(lines[name])), name
             assert all("updated_at" not in r for r in written if r["id"] != "E3"), name
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    # Migrating again leaves the daemon's work alone.
+    again = run_example(repo, "migrate", str(legacy))
+    assert again.returncode == 0 and "0 records imported" in again.stdout, again.stderr
+    with Store.open(repo, create=False) as store:
+        assert store.get(daemon.Loop, "L3").iteration == 29
+
+
+def test_the_example_says_in_one_line_what_does_not_fit(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "loops.jsonl").write_text('{"id": "L1", "status": "stopped"}\n')
+    repo = init_repo(tmp_path / "repo")
+    migrated = run_example(repo, "migrate", str(legacy))
+    assert migrated.returncode == 1 and "Traceback" not in migrated.stderr
+    assert "Loop 'L1': status holds str 'stopped'" in migrated.stderr
