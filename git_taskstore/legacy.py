@@ -206,7 +206,7 @@ def _read(path: str, collection: str | None) -> Source:
         if not names.COLLECTION_RE.fullmatch(stem):
             raise ValidationError(
                 f"{shown}: {stem!r} is not a valid collection name (1-64 letters, digits, "
-                "'_' or '-'): name the collection to import it into"
+                "'_' or '-'): rename the file, or import it alone with --collection NAME"
             )
         collection = stem
     names.validate_collection(collection)

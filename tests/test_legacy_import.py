@@ -496,7 +496,7 @@ def test_cli_imports_a_folder_into_a_git_store_that_a_clone_reads_alike(tmp_path
         f"jobs: 1 imported ({os.path.relpath(legacy / 'jobs.jsonl', repo)}, 1 lines)",
         "loops: 4 imported, 1 deleted (last line a tombstone: not imported), "
         f"5 earlier line(s) superseded, 5 bad line(s) skipped ({shown}, 15 lines)",
-        "imported 5 record(s) into 2 collections, 5 bad line(s) skipped",
+        "wrote 5 record(s) into 2 collections, 5 bad line(s) skipped",
     ]
     warnings = result.err.splitlines()
     assert [w.split(": ")[1] for w in warnings] == [f"{shown}:{n}" for n in (11, 12, 13, 14, 16)]
@@ -570,7 +570,9 @@ def test_cli_reads_stdin_with_a_collection(tmp_path: Path) -> None:
             ["invalid collection name"],
             id="bad-collection",
         ),
-        pytest.param(["bad name.jsonl"], None, 1, ["not a valid collection"], id="bad-file-name"),
+        pytest.param(
+            ["bad name.jsonl"], None, 1, ["rename the file, or import it alone"], id="bad-file-name"
+        ),
         pytest.param(["-"], "{}", 2, ["--collection"], id="stdin-without-collection"),
         pytest.param([".taskstore/tasks.jsonl"], None, 1, ["inside the store"], id="inside"),
     ],
@@ -617,3 +619,19 @@ def test_32000_legacy_lines_over_four_collections(tmp_path: Path) -> None:
         assert store.check() == []
         for name, legacy in files.items():
             assert_holds_last_lines(store, name, legacy)
+
+
+def test_cli_a_folder_without_the_option_says_which_option(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    write(repo / "legacy" / "loops.jsonl", b'{"id": "a"}\n')
+    assert_fails(cli("import", "legacy", cwd=repo), 2, "folder", "--last-line-wins")
+
+
+def test_cli_a_file_without_one_record_is_an_error(tmp_path: Path) -> None:
+    """Found by review: a UTF-16 file (or one of integer ids) imported nothing, exit 0."""
+    repo = init_repo(tmp_path / "repo")
+    write(repo / "loops.jsonl", '{"id": "a"}\n{"id": "b"}\n'.encode("utf-16"))
+    result = cli("import", "loops.jsonl", "--last-line-wins", cwd=repo)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.splitlines()[-1].startswith("error: loops.jsonl: not one of its")
+    assert "is it a JSONL file in UTF-8" in result.err

@@ -113,11 +113,19 @@ def import_(
     here, unchanged (a tombstone last: nothing imported), and earlier lines are counted
     as superseded. Use it for such files only: read by the store's own rule, an earlier
     line with a greater updated_at would win.
+
+    An import writes the store's files; commit them as any change (git add .taskstore,
+    git commit).
     """
     if last_line_wins:
         return _import_last_line_wins(ctx, file, collection, existing, store_dir, as_json)
     if existing is not None:
         raise click.UsageError("--existing goes with --last-line-wins")
+    if os.path.isdir(file):
+        raise click.UsageError(
+            f"{file} is a folder: import a folder of <collection>.jsonl files with "
+            "--last-line-wins, or give one file"
+        )
     from ..errors import ValidationError
     from ..jsonl import loads
     from ..names import validate_collection
@@ -190,6 +198,7 @@ def _import_last_line_wins(
     as_json: bool,
 ) -> int:
     from .. import legacy
+    from ..errors import ValidationError
     from ..names import validate_collection
 
     if file == "-" or not os.path.isdir(file):
@@ -238,8 +247,16 @@ def _import_last_line_wins(
         )
     if len(result.collections) > 1:
         click.echo(
-            f"imported {result.total('imported')} record(s) into "
+            f"wrote {result.written} record(s) into "
             f"{len(result.collections)} collections, {len(bad)} bad line(s) skipped"
+        )
+    unread = [c for c in result.collections.values() if c.lines and c.lines == len(c.bad_lines)]
+    if unread:
+        # Nothing of it was a record: the wrong file, or not JSON lines in UTF-8.
+        raise ValidationError(
+            f"{unread[0].source}: not one of its {unread[0].lines} line(s) is a record "
+            "(see the warnings): is it a JSONL file in UTF-8, each line an object with a "
+            'string "id"?'
         )
     return 0
 
