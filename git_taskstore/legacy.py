@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonl, names
+from . import jsonl, log, names
 from .errors import AlreadyExistsError, StorePathError, ValidationError
 from .fieldtimes import TIMES_KEY, public
 from .gcpause import gc_paused
@@ -188,11 +188,20 @@ def sources_at(path: str | os.PathLike[str], collection: str | None = None) -> l
                 f"{shown} is a folder: its <collection>.jsonl files name their collections; "
                 "give a collection only with one file"
             )
-        found = sorted(
+        entries = sorted(os.listdir(path))
+        found = [
             name
-            for name in os.listdir(path)
+            for name in entries
             if name.endswith(names.SUFFIX) and os.path.isfile(os.path.join(path, name))
-        )
+        ]
+        for name in entries:
+            if name not in found and not name.startswith("."):
+                # Said, not silent: Events.JSONL, loops.jsonl.1 or a sub-folder may be
+                # data the user meant to bring.
+                log.warning(
+                    "%s: not imported (only the folder's <collection>.jsonl files are)",
+                    display_path(os.path.join(path, name)),
+                )
         if not found:
             raise ValidationError(f"{shown} holds no <collection>.jsonl file to import")
         return [_read(os.path.join(path, name), None) for name in found]

@@ -635,3 +635,13 @@ def test_cli_a_file_without_one_record_is_an_error(tmp_path: Path) -> None:
     assert result.code == 1 and "Traceback" not in result.err
     assert result.err.splitlines()[-1].startswith("error: loops.jsonl: not one of its")
     assert "is it a JSONL file in UTF-8" in result.err
+
+
+def test_cli_a_folder_names_what_it_does_not_import(tmp_path: Path) -> None:
+    """Found by review: Events.JSONL, loops.jsonl.1 or a sub-folder were left in silence."""
+    repo = init_repo(tmp_path / "repo")
+    write(repo / "legacy" / "loops.jsonl", b'{"id": "a"}\n')
+    write(repo / "legacy" / "Events.JSONL", b'{"id": "b"}\n')
+    write(repo / "legacy" / "sub" / "jobs.jsonl", b'{"id": "c"}\n')
+    result = ok(cli("import", "legacy", "--last-line-wins", cwd=repo))
+    assert "Events.JSONL: not imported" in result.err and "sub: not imported" in result.err
