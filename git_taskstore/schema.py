@@ -151,34 +151,25 @@ def _union(kinds: list[Kind]) -> Kind:
 def _sequence(item: Kind, *, as_tuple: bool) -> Kind:
     name = f"tuple[{item.name}, ...]" if as_tuple else f"list[{item.name}]"
     fits = _fits(item) if item.test is not None else None
-    dump_item = item.dump
-    load_item = item.load
     container = tuple if as_tuple else list
 
-    def dump(v: Any) -> Any:
-        if type(v) is not container:
+    def convert(v: Any, given: Any, each: Callable[[Any], Any] | None, into: Any) -> Any:
+        """A ``given`` sequence as an ``into`` one, each item fitting (and converted)."""
+        if type(v) is not given:
             raise Wrong
-        if dump_item is None:
+        if each is None:
             if fits is not None and not all(map(fits, v)):
                 raise Wrong
-            return list(v) if as_tuple else v
-        return [dump_item(x) for x in v]
+            return v if into is given else into(v)
+        return into(map(each, v))
 
-    def load(v: Any) -> Any:
-        if type(v) is not list:
-            raise Wrong
-        if load_item is None:
-            if fits is not None and not all(map(fits, v)):
-                raise Wrong
-            return tuple(v) if as_tuple else v
-        return container(load_item(x) for x in v)
-
-    simple = not as_tuple and dump_item is None and item.test not in (None, "True")
+    # Written as a JSON array (a list), read back as the container declared.
+    simple = not as_tuple and item.dump is None and item.test not in (None, "True")
     return Kind(
         name,
         None,
-        dump,
-        load,
+        lambda v: convert(v, container, item.dump, list),
+        lambda v: convert(v, list, item.load, container),
         ("list", item.test) if simple else None,  # type: ignore[arg-type]
         exact=None if as_tuple else list,
     )
