@@ -93,8 +93,9 @@ class Record:
 
     def validate(self) -> None:
         """Raise ValidationError if this record cannot be written; called on every write,
-        after the fields are checked against their type hints. Override it for what the
-        hints cannot say (a title not blank, a count not negative)."""
+        before the fields are checked against their type hints (it may tidy them).
+        Override it for what the hints cannot say (a title not blank, a count not
+        negative)."""
 
     def check(self) -> None:
         """Raise ValidationError if this record cannot be written, as a write would, without

@@ -641,10 +641,7 @@ def _check_declared(cls: type[Record], fields: Sequence[str]) -> None:
     """A typed query names fields its class declares: a typo would match nothing, silently."""
     if not fields:
         return
-    import dataclasses
-
-    declared = {f.name for f in dataclasses.fields(cls)} - {"extra_fields"}
-    known = declared | set(cls.computed_fields)
+    known = {*_fields_of(cls), *cls.computed_fields}
     unknown = [name for name in fields if name not in known]
     if unknown:
         raise ValidationError(
