@@ -76,8 +76,8 @@ _NUMBERS = (int, float)
 
 
 def _same(old: Any, new: Any) -> bool:
-    """The same JSON value: 3 and 3.0 are (a float field written as 3 reads as 3.0),
-    True and 1 are not."""
+    """The same value to a reader: 3 and 3.0 are (a float field written as 3 reads back as
+    3.0; jsonl.same_json tells them apart, as the bytes of a line do), True and 1 are not."""
     if type(old) is type(new) or (type(old) in _NUMBERS and type(new) in _NUMBERS):
         return bool(old == new)
     return False
